@@ -1,0 +1,110 @@
+import type { ByteRange } from '../io/byte-source.js';
+import { dtypeInfo, type DType } from './dtype.js';
+
+/**
+ * A block of raw tensor bytes, as a file stores it: one torch storage record, or one safetensors slice.
+ * Tensors point into storages; several tensors (views) may share one. The bytes stay in the input file
+ * (`data`) until a writer copies them, or are computed (`bytes`) when an edit made new values.
+ */
+export interface Storage {
+  /** The storage's name in its file: a zip record key (`0`, `94290443540704`) or a legacy key. */
+  readonly key: string;
+  readonly dtype: DType;
+  /** Elements of `dtype` the storage holds. */
+  readonly numel: number;
+  /** The device string it was saved from (`cpu`, `cuda:1`); informational, always written as `cpu`. */
+  readonly location: string;
+  readonly data: StorageData;
+}
+
+export type StorageData =
+  | { readonly kind: 'range'; readonly range: ByteRange }
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
+  /** Made on demand when written (a dtype cast), so edits never hold every new tensor at once. */
+  | { readonly kind: 'computed'; readonly compute: () => Uint8Array };
+
+/** How torch rebuilt a tensor, kept so a rewrite says the same. */
+export interface Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** In elements, as torch counts them. */
+  readonly stride: readonly number[];
+  /** In elements from the start of the storage. */
+  readonly storageOffset: number;
+  readonly storage: Storage;
+  readonly requiresGrad: boolean;
+  /** Saved as an `nn.Parameter` (`_rebuild_parameter`). */
+  readonly parameter: boolean;
+}
+
+export function storageBytes(storage: Storage): number {
+  return storage.numel * dtypeInfo(storage.dtype).size;
+}
+
+export function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Row-major strides for a shape: what a contiguous tensor has. */
+export function contiguousStride(shape: readonly number[]): number[] {
+  const stride = new Array<number>(shape.length);
+  let step = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    stride[i] = step;
+    step *= Math.max(shape[i]!, 1);
+  }
+  return stride;
+}
+
+/** True when the tensor covers its whole storage in row-major order (what safetensors can hold as is). */
+export function coversStorageContiguously(tensor: Tensor): boolean {
+  const numel = numelOf(tensor.shape);
+  if (tensor.storageOffset !== 0 || numel !== tensor.storage.numel) return false;
+  return isContiguous(tensor);
+}
+
+export function isContiguous(tensor: Pick<Tensor, 'shape' | 'stride'>): boolean {
+  const expected = contiguousStride(tensor.shape);
+  return tensor.shape.every((dim, i) => dim <= 1 || tensor.stride[i] === expected[i]);
+}
+
+/** Bytes of a storage, read whole (only for small storages or when values must be computed on). */
+export function readStorage(storage: Storage): Uint8Array {
+  switch (storage.data.kind) {
+    case 'bytes':
+      return storage.data.bytes;
+    case 'computed':
+      return storage.data.compute();
+    case 'range':
+      return storage.data.range.source.read(storage.data.range.offset, storage.data.range.length);
+  }
+}
+
+/**
+ * The tensor's elements in row-major order as bytes: a plain slice of the storage when contiguous,
+ * gathered element by element for strided views.
+ */
+export function contiguousBytes(tensor: Tensor): Uint8Array {
+  const size = dtypeInfo(tensor.dtype).size;
+  const numel = numelOf(tensor.shape);
+  if (isContiguous(tensor)) {
+    const start = tensor.storageOffset * size;
+    const length = numel * size;
+    if (tensor.storage.data.kind !== 'range') return readStorage(tensor.storage).subarray(start, start + length);
+    const range = tensor.storage.data.range;
+    return range.source.read(range.offset + start, length);
+  }
+  const source = readStorage(tensor.storage);
+  const out = new Uint8Array(numel * size);
+  const index = new Array<number>(tensor.shape.length).fill(0);
+  for (let n = 0; n < numel; n++) {
+    let element = tensor.storageOffset;
+    for (let d = 0; d < index.length; d++) element += index[d]! * tensor.stride[d]!;
+    out.set(source.subarray(element * size, element * size + size), n * size);
+    for (let d = index.length - 1; d >= 0; d--) {
+      if (++index[d]! < tensor.shape[d]!) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}

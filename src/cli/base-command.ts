@@ -1,0 +1,29 @@
+import { Command, Flags, type Interfaces } from '@oclif/core';
+import { Reporter } from './report.js';
+import { STDIO } from '../io/files.js';
+
+/** Flags every command has. */
+export const commonFlags = {
+  json: Flags.boolean({ description: 'print a machine-readable JSON report (on stderr when stdout carries data)' }),
+  quiet: Flags.boolean({ char: 'q', description: 'print no human report (warnings and errors still go to stderr)' }),
+  debug: Flags.boolean({ description: 'show stack traces of errors' }),
+};
+
+export type CommonFlags = Interfaces.InferredFlags<typeof commonFlags>;
+
+/**
+ * The base of every modsurg command: it only builds the reporter. Parsing, reading, editing and
+ * writing stay in each command's `run`, which wires modules together and holds no logic of its own.
+ */
+export abstract class ModsurgCommand extends Command {
+  static override baseFlags = commonFlags;
+
+  protected reporter(flags: CommonFlags, output?: string): Reporter {
+    return new Reporter({ quiet: flags.quiet, json: flags.json, stdoutIsData: output === STDIO });
+  }
+
+  /** Errors are printed by the top level (src/cli/main.ts) as one line; let them through. */
+  protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
+    throw error;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Errors a user can act on. Everything the CLI reports goes through these, so the top level can print
+ * one `error: FILE: what is wrong` line and pick the exit code without a stack trace.
+ */
+
+/** Exit codes shared by every command. */
+export const ExitCode = {
+  ok: 0,
+  /** A check found a difference (diff, run --compare, verify). */
+  different: 1,
+  /** Any error: usage, unreadable or malformed input, I/O. */
+  error: 2,
+} as const;
+
+export class ModsurgError extends Error {
+  constructor(
+    message: string,
+    /** The file the message is about; printed first. */
+    readonly file?: string,
+  ) {
+    super(message);
+    this.name = 'ModsurgError';
+  }
+
+  /** The one line the user sees. */
+  get line(): string {
+    return this.file === undefined ? this.message : `${this.file}: ${this.message}`;
+  }
+}
+
+/** Malformed input data: a reader found bytes it cannot make sense of. */
+export class FormatError extends ModsurgError {
+  override name = 'FormatError';
+}
+
+/** Adds the file name to an error thrown by code that only saw bytes. */
+export function withFile(error: unknown, file: string): unknown {
+  if (error instanceof ModsurgError && error.file === undefined) {
+    const named = new (error.constructor as new (m: string, f?: string) => ModsurgError)(error.message, file);
+    named.stack = error.stack;
+    return named;
+  }
+  return error;
+}

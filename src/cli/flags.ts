@@ -1,0 +1,15 @@
+import { Args, Flags } from '@oclif/core';
+
+/** The argument and flags shared by commands that read one file and write another. */
+export const inputArg = Args.string({ description: 'input file, or - for stdin', required: true });
+
+export const outputFlag = Flags.string({ char: 'o', description: 'output file, or - for stdout', required: true });
+
+export const formatFlag = Flags.string({
+  description: 'output format (default: from the output extension; on stdout, the input format)',
+  options: ['torch', 'torch-legacy', 'safetensors', 'onnx'],
+});
+
+export const keyFlag = Flags.string({
+  description: 'act only on the state dict at this dot path (e.g. model_state_dict); default: every state dict found',
+});

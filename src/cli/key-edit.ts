@@ -1,0 +1,61 @@
+import { readCheckpoint, checkpointFormat, outputFormat, writeCheckpoint } from '../checkpoint/files.js';
+import type { RenameResult, KeyChange } from '../checkpoint/rename.js';
+import type { PyDict } from '../checkpoint/pickle/value.js';
+import { editStateDicts, isModuleObject, moduleClassName } from '../checkpoint/state-dict.js';
+import { openInput, writeOutput } from '../io/files.js';
+import { Progress, type Reporter } from './report.js';
+
+export interface KeyEditRequest {
+  input: string;
+  flags: { output: string; key?: string | undefined; format?: string | undefined; 'dry-run'?: boolean };
+  /** Past tense for the report: `3 of 62 keys stripped`. */
+  verb: string;
+  edit: (dict: PyDict) => RenameResult;
+  reporter: Reporter;
+  /** For strip-prefix: warn when no key had it. */
+  prefix?: string;
+}
+
+/**
+ * The shared wiring of strip-prefix, add-prefix and rename: read a checkpoint, rename keys in the
+ * selected state dicts, write the result (or, with --dry-run, only show what would change).
+ */
+export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
+  const { flags, reporter } = request;
+  const source = openInput(request.input);
+  try {
+    const checkpoint = readCheckpoint(source);
+    if (isModuleObject(checkpoint.root)) {
+      reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
+    }
+    const changesByPath: { path: string; keys: number; changes: KeyChange[] }[] = [];
+    const { root } = editStateDicts(checkpoint.root, flags.key, (dict, location) => {
+      const result = request.edit(dict);
+      changesByPath.push({ path: location.path.join('.'), keys: dict.entries.length, changes: result.changes });
+      return result.dict;
+    });
+    for (const { path, keys, changes } of changesByPath) {
+      reporter.info(`${path === '' ? 'state dict' : path}: ${changes.length} of ${keys} keys ${request.verb}`);
+      if (flags['dry-run']) for (const change of changes) reporter.info(`  ${change.from} ${reporter.colour.dim('→')} ${change.to}`);
+    }
+    const total = changesByPath.reduce((n, c) => n + c.changes.length, 0);
+    if (total === 0) reporter.warn(request.prefix !== undefined ? `no key starts with '${request.prefix}'; nothing changed` : 'no key changed');
+    const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
+    if (!flags['dry-run']) {
+      const totalBytes = source.size;
+      const progress = new Progress('writing', totalBytes);
+      await writeOutput(flags.output, (sink) =>
+        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n) }),
+      );
+      progress.finish();
+    }
+    reporter.json({
+      input: source.name,
+      output: flags['dry-run'] ? null : flags.output,
+      format,
+      stateDicts: changesByPath.map(({ path, keys, changes }) => ({ path, keys, changed: changes.length, changes })),
+    });
+  } finally {
+    source.close();
+  }
+}

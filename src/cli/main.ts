@@ -1,0 +1,43 @@
+import { Errors, flush, run } from '@oclif/core';
+import { ExitCode, ModsurgError } from './errors.js';
+import { colourFor } from './report.js';
+
+/** Exit code a command asked for without failing (diff found differences: 1). */
+export class ExitWith extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+/**
+ * The CLI's top level: runs the oclif command, then turns any failure into one `error:` line on stderr
+ * and exit code 2 (the stack only with --debug).
+ */
+export async function runCli(argv: string[], binUrl: string): Promise<void> {
+  const debug = argv.includes('--debug');
+  try {
+    await run(argv, binUrl);
+    await flush();
+  } catch (error) {
+    if (error instanceof ExitWith) {
+      process.exitCode = error.code;
+      return;
+    }
+    // oclif signals a normal exit (after --help / --version) with an ExitError of code 0.
+    if (error instanceof Errors.ExitError && error.oclif.exit === 0) return;
+    const red = colourFor(process.stderr);
+    process.stderr.write(`${red.red('error:')} ${errorLine(error)}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = ExitCode.error;
+  }
+}
+
+function errorLine(error: unknown): string {
+  if (error instanceof ModsurgError) return error.line;
+  if (error instanceof Error) {
+    // oclif's parse errors span several lines ("See more help with --help"): the first says what is wrong.
+    const first = error.message.split('\n').find((line) => line.trim() !== '') ?? error.message;
+    return first.replace(/^\s*(Error:\s*)?/, '').trim();
+  }
+  return String(error);
+}

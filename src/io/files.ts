@@ -1,0 +1,108 @@
+import { closeSync, createReadStream, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import { ModsurgError } from '../cli/errors.js';
+import { BufferSource, FileSource, type ByteSource } from './byte-source.js';
+import { FdSink, type ByteSink } from './byte-sink.js';
+
+/** `-` names stdin as an input and stdout as an output. */
+export const STDIO = '-';
+
+/** Opens an input for random access. Stdin is read whole, since pipes cannot seek. */
+export function openInput(path: string): ByteSource {
+  if (path === STDIO) {
+    if (process.stdin.isTTY) throw new ModsurgError('refusing to read binary data from a terminal; pipe a file in or name one', STDIO);
+    return new BufferSource(STDIO, readFileSync(0));
+  }
+  try {
+    if (statSync(path).isDirectory()) throw new ModsurgError('is a directory, not a file', path);
+    return new FileSource(path, path);
+  } catch (error) {
+    throw asIoError(error, path);
+  }
+}
+
+/** Reads a small text input (a map file, a JSON input) whole. */
+export function readTextInput(path: string): string {
+  try {
+    return path === STDIO ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
+  } catch (error) {
+    throw asIoError(error, path);
+  }
+}
+
+export function asIoError(error: unknown, path: string): unknown {
+  if (error instanceof ModsurgError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file',
+    EACCES: 'permission denied',
+    EISDIR: 'is a directory, not a file',
+    ENOSPC: 'no space left on the device',
+    EROFS: 'read-only file system',
+  };
+  if (code !== undefined && code in reasons) return new ModsurgError(reasons[code]!, path);
+  if (code !== undefined) return new ModsurgError(`${(error as Error).message}`, path);
+  return error;
+}
+
+/** Temporary files being written, removed if the process is interrupted before they are complete. */
+const pending = new Set<string>();
+let interruptHandlerInstalled = false;
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+function installInterruptHandler(): void {
+  if (interruptHandlerInstalled) return;
+  interruptHandlerInstalled = true;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      for (const path of pending) removeQuietly(path);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
+
+/**
+ * Writes an output so that it either appears complete or not at all: the bytes go to a temporary file
+ * beside the target (or in the temp folder for stdout) which is renamed (or copied to stdout) only once
+ * `write` has finished. Writing over the input works, since the input stays open on its own inode.
+ */
+export async function writeOutput(target: string, write: (sink: ByteSink) => void | Promise<void>): Promise<void> {
+  const toStdout = target === STDIO;
+  if (toStdout && process.stdout.isTTY) {
+    throw new ModsurgError('refusing to write binary data to a terminal; use -o FILE or pipe it into another command', STDIO);
+  }
+  const folder = toStdout ? tmpdir() : dirname(target);
+  const temp = join(folder, `.${toStdout ? 'stdout' : basename(target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
+  installInterruptHandler();
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx', 0o644);
+    pending.add(temp);
+    await write(new FdSink(fd));
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    if (toStdout) {
+      await pipeline(createReadStream(temp), process.stdout, { end: false });
+      removeQuietly(temp);
+    } else {
+      renameSync(temp, target);
+    }
+    pending.delete(temp);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    removeQuietly(temp);
+    pending.delete(temp);
+    throw asIoError(error, toStdout ? STDIO : target);
+  }
+}
