@@ -24,9 +24,15 @@ export type DType =
   | 'float8_e4m3fnuz'
   | 'float8_e5m2fnuz'
   | 'float8_e8m0fnu'
-  | 'float4_e2m1fn_x2';
+  | 'float4_e2m1fn_x2'
+  | 'bits8'
+  | 'bits16'
+  | 'bits1x8'
+  | 'bits2x4'
+  | 'bits4x2';
 
-export type DTypeKind = 'float' | 'int' | 'uint' | 'bool' | 'complex';
+/** `bits` dtypes are opaque bit patterns: no arithmetic, copied as they are. */
+export type DTypeKind = 'float' | 'int' | 'uint' | 'bool' | 'complex' | 'bits';
 
 export interface DTypeInfo {
   readonly name: DType;
@@ -63,6 +69,11 @@ const table: DTypeInfo[] = [
   { name: 'float8_e5m2fnuz', kind: 'float', size: 1, safetensors: 'F8_E5M2FNUZ' },
   { name: 'float8_e8m0fnu', kind: 'float', size: 1, safetensors: 'F8_E8M0' },
   { name: 'float4_e2m1fn_x2', kind: 'float', size: 1 },
+  { name: 'bits8', kind: 'bits', size: 1 },
+  { name: 'bits16', kind: 'bits', size: 2 },
+  { name: 'bits1x8', kind: 'bits', size: 1 },
+  { name: 'bits2x4', kind: 'bits', size: 1 },
+  { name: 'bits4x2', kind: 'bits', size: 1 },
 ];
 
 const byName = new Map<string, DTypeInfo>(table.map((info) => [info.name, info]));

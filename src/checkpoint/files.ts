@@ -64,17 +64,23 @@ export interface WriteOptions {
   /** safetensors `__metadata__` to keep ({"format": "pt"} is always set). */
   metadata?: Readonly<Record<string, string>>;
   onProgress?: (bytes: number) => void;
+  /** The input's name, for errors about values that cannot be written. */
+  origin?: string;
 }
 
 /** Writes a checkpoint's object in a format; whole-model objects are written as their state dicts. */
 export function writeCheckpoint(root: PyValue, format: CheckpointFormat, sink: ByteSink, options: WriteOptions = {}): void {
   const plain = toPlainData(root);
-  switch (format) {
-    case 'torch':
-      return writeTorchZip(plain, sink, options.onProgress);
-    case 'torch-legacy':
-      return writeTorchLegacy(plain, sink);
-    case 'safetensors':
-      return writeSafetensors(stateDictTensors(soleStateDict(plain, undefined).dict), { ...(options.metadata ?? {}) }, sink);
+  try {
+    switch (format) {
+      case 'torch':
+        return writeTorchZip(plain, sink, options.onProgress);
+      case 'torch-legacy':
+        return writeTorchLegacy(plain, sink);
+      case 'safetensors':
+        return writeSafetensors(stateDictTensors(soleStateDict(plain, undefined).dict), { ...(options.metadata ?? {}) }, sink);
+    }
+  } catch (error) {
+    throw options.origin === undefined ? error : withFile(error, options.origin);
   }
 }

@@ -45,6 +45,14 @@ export function moduleClassName(value: PyObject): string {
  */
 export function moduleStateDict(module: PyObject): PyDict {
   const entries: [PyValue, PyValue][] = [];
+  // state_dict() holds detached tensors, not Parameters; tied weights stay one object
+  const detached = new Map<PyValue, PyValue>();
+  const detach = (value: PyValue): PyValue => {
+    if (value.kind !== 'tensor') return value;
+    let plain = detached.get(value);
+    if (!plain) detached.set(value, (plain = { kind: 'tensor', tensor: { ...value.tensor, parameter: false, requiresGrad: false } }));
+    return plain;
+  };
   const visit = (object: PyObject, prefix: string): void => {
     const state = objectState(object)!;
     const nonPersistent = new Set<string>();
@@ -54,7 +62,7 @@ export function moduleStateDict(module: PyObject): PyDict {
       const dict = dictGet(state, field) as PyDict;
       for (const [k, v] of dict.entries) {
         if (k.kind !== 'str' || v.kind === 'none' || skip.has(k.value)) continue;
-        entries.push([py.str(prefix + k.value), v]);
+        entries.push([py.str(prefix + k.value), detach(v)]);
       }
     }
     for (const [k, child] of (dictGet(state, '_modules') as PyDict).entries) {
@@ -101,7 +109,12 @@ export function toPlainData(root: PyValue): PyValue {
   return convert(root);
 }
 
-/** Every state dict in a checkpoint (not looking inside state dicts), with its key path. */
+/** `optimizer.state_dict()`: its per-parameter states map names to tensors but are no model weights. */
+function isOptimizerState(value: PyValue): boolean {
+  return value.kind === 'dict' && dictGet(value, 'state') !== undefined && dictGet(value, 'param_groups') !== undefined;
+}
+
+/** Every state dict in a checkpoint (not looking inside state dicts or optimizer states), with its key path. */
 export function findStateDicts(root: PyValue): StateDictLocation[] {
   const found: StateDictLocation[] = [];
   const walk = (value: PyValue, path: string[]): void => {
@@ -109,6 +122,7 @@ export function findStateDicts(root: PyValue): StateDictLocation[] {
       found.push({ path, dict: value as PyDict });
       return;
     }
+    if (isOptimizerState(value)) return;
     if (value.kind === 'dict') for (const [k, v] of value.entries) walk(v, [...path, keyText(k)]);
     else if (value.kind === 'list' || value.kind === 'tuple') value.items.forEach((v, i) => walk(v, [...path, String(i)]));
   };

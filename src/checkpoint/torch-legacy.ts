@@ -1,4 +1,4 @@
-import { FormatError } from '../cli/errors.js';
+import { FormatError, ModsurgError } from '../cli/errors.js';
 import { type ByteRange, type ByteSource } from '../io/byte-source.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -8,7 +8,6 @@ import { unpickle } from './pickle/unpickler.js';
 import { py, type PyValue } from './pickle/value.js';
 import { StorageKeys, storageChunks } from './storage-io.js';
 import { recordBytes, TorchUnpickleHooks, type StorageRecord } from './torch-pickle.js';
-import { storageBytes } from './tensor.js';
 
 const MAGIC_NUMBER = 0x1950a86a20f9469cfc6cn;
 const PROTOCOL_VERSION = 1001n;
@@ -111,12 +110,15 @@ export function writeTorchLegacy(root: PyValue, sink: ByteSink): void {
   );
   sink.write(pickle(root, { storageKey: (storage) => keys.keyOf(storage), legacyPersistentIds: true }));
   const entries = keys.entries();
+  const untyped = entries.find(([, storage]) => dtypeInfo(storage.dtype).storageClass === undefined);
+  if (untyped) {
+    // torch writes these through UntypedStorage, and its own legacy loader then fails on them
+    throw new ModsurgError(`cannot write ${untyped[1].dtype} tensors in the legacy format (torch cannot load them from it); use --format torch`);
+  }
   sink.write(pickle(py.list(entries.map(([key]) => py.str(key))), noStorages));
   for (const [, storage] of entries) {
-    // the count is in elements of the storage's dtype, or bytes for dtypes saved untyped
-    const typed = dtypeInfo(storage.dtype).storageClass !== undefined;
     const count = Buffer.alloc(8);
-    count.writeBigInt64LE(BigInt(typed ? storage.numel : storageBytes(storage)));
+    count.writeBigInt64LE(BigInt(storage.numel));
     sink.write(count);
     for (const chunk of storageChunks(storage)) sink.write(chunk);
   }

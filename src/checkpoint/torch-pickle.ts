@@ -82,7 +82,9 @@ export class TorchUnpickleHooks implements UnpickleHooks {
         return this.tensor(args, undefined);
       case 'torch._utils._rebuild_tensor_v3': {
         const dtype = args[6];
-        return this.tensor(args, dtype?.kind === 'global' ? dtypeFromTorchName(dtype.name) : undefined);
+        const known = dtype?.kind === 'global' ? dtypeFromTorchName(dtype.name) : undefined;
+        if (known === undefined) throw new FormatError(`unsupported tensor dtype ${dtype?.kind === 'global' ? `${dtype.module}.${dtype.name}` : '(missing)'}`);
+        return this.tensor(args, known);
       }
       case 'torch._utils._rebuild_parameter':
       case 'torch._utils._rebuild_parameter_with_state': {

@@ -1,7 +1,7 @@
 import { readCheckpoint, checkpointFormat, outputFormat, writeCheckpoint } from '../checkpoint/files.js';
 import type { RenameResult, KeyChange } from '../checkpoint/rename.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
-import { editStateDicts, isModuleObject, moduleClassName } from '../checkpoint/state-dict.js';
+import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
 import { openInput, writeOutput } from '../io/files.js';
 import { Progress, type Reporter } from './report.js';
 
@@ -29,7 +29,7 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
       reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
     }
     const changesByPath: { path: string; keys: number; changes: KeyChange[] }[] = [];
-    const { root } = editStateDicts(checkpoint.root, flags.key, (dict, location) => {
+    const { root } = editStateDicts(toPlainData(checkpoint.root), flags.key, (dict, location) => {
       const result = request.edit(dict);
       changesByPath.push({ path: location.path.join('.'), keys: dict.entries.length, changes: result.changes });
       return result.dict;
@@ -45,7 +45,7 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
       const totalBytes = source.size;
       const progress = new Progress('writing', totalBytes);
       await writeOutput(flags.output, (sink) =>
-        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n) }),
+        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n), origin: source.name }),
       );
       progress.finish();
     }

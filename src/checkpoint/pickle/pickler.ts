@@ -14,6 +14,7 @@ export interface PickleOptions {
 }
 
 const encoder = new TextEncoder();
+const join = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
 /** CPython batches SETITEMS/APPENDS by this many items. */
 const BATCH = 1000;
 
@@ -66,7 +67,7 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
       if (batch.length > 1) out.bytes([0x28]);
       for (const [k, v] of batch) {
         write(k, path);
-        write(v, `${path}.${keyText(k)}`);
+        write(v, join(path, keyText(k)));
       }
       out.bytes([batch.length > 1 ? 0x75 : 0x73]);
     }
@@ -132,7 +133,7 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
         return out.bytes([0x86, 0x52]);
       case 'tuple':
         if (recall(value)) return;
-        tuple(value.items.map((item, i) => () => write(item, `${path}.${i}`)));
+        tuple(value.items.map((item, i) => () => write(item, join(path, String(i)))));
         return remember(value);
       case 'list':
         if (recall(value)) return;
@@ -141,7 +142,7 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
         for (let i = 0; i < value.items.length; i += BATCH) {
           const batch = value.items.slice(i, i + BATCH);
           if (batch.length > 1) out.bytes([0x28]);
-          batch.forEach((item, j) => write(item, `${path}.${i + j}`));
+          batch.forEach((item, j) => write(item, join(path, String(i + j))));
           out.bytes([batch.length > 1 ? 0x65 : 0x61]);
         }
         return;
@@ -172,7 +173,7 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
         }
         if (recall(value)) return;
         write(value.callable, path);
-        tuple(value.args.map((arg, i) => () => write(arg, `${path}.${i}`)));
+        tuple(value.args.map((arg, i) => () => write(arg, join(path, String(i)))));
         out.bytes([value.newobj ? 0x81 : 0x52]);
         remember(value);
         if (value.state !== undefined) {

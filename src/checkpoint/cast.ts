@@ -1,0 +1,40 @@
+import { isFloating } from './dtype.js';
+import { decode, encodeFloats, type CastTarget } from './numeric.js';
+import type { PyValue } from './pickle/value.js';
+import { readStorage, type Storage, type Tensor } from './tensor.js';
+
+/**
+ * Casts every floating-point tensor to `target` (round to nearest even). Storages are cast whole, so views
+ * keep their offsets and strides and keep sharing; the new bytes are computed only when written.
+ */
+export function castFloatingTensors(root: PyValue, target: CastTarget): { root: PyValue; cast: number } {
+  const storages = new Map<Storage, Storage>();
+  const values = new Map<PyValue, PyValue>();
+  let cast = 0;
+  const castStorage = (storage: Storage): Storage => {
+    let result = storages.get(storage);
+    if (!result) {
+      result = { ...storage, dtype: target, data: { kind: 'computed', compute: () => encodeFloats(target, decode(storage.dtype, readStorage(storage))) } };
+      storages.set(storage, result);
+    }
+    return result;
+  };
+  const visit = (value: PyValue): PyValue => {
+    const seen = values.get(value);
+    if (seen) return seen;
+    let result = value;
+    if (value.kind === 'tensor' && isFloating(value.tensor.dtype) && value.tensor.dtype !== target) {
+      const tensor: Tensor = { ...value.tensor, dtype: target, storage: castStorage(value.tensor.storage) };
+      result = { kind: 'tensor', tensor };
+      cast++;
+    } else if (value.kind === 'dict') {
+      const dict = { kind: 'dict' as const, ordered: value.ordered, entries: value.entries.map(([k, v]): [PyValue, PyValue] => [k, visit(v)]) };
+      result = value.attributes ? { ...dict, attributes: value.attributes } : dict;
+    } else if (value.kind === 'list' || value.kind === 'tuple') {
+      result = { kind: value.kind, items: value.items.map(visit) };
+    }
+    values.set(value, result);
+    return result;
+  };
+  return { root: visit(root), cast };
+}

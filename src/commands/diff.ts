@@ -1,0 +1,49 @@
+import { Args, Flags } from '@oclif/core';
+import { ModsurgCommand } from '../cli/base-command.js';
+import { ExitCode, ModsurgError } from '../cli/errors.js';
+import { ExitWith } from '../cli/main.js';
+import { renderDiff } from '../cli/render-diff.js';
+import { diffCheckpoints } from '../checkpoint/diff.js';
+import { readCheckpoint } from '../checkpoint/files.js';
+import { getPath, resolvePath, toPlainData } from '../checkpoint/state-dict.js';
+import { openInput } from '../io/files.js';
+
+export default class Diff extends ModsurgCommand {
+  static override summary = 'Compare two checkpoints key by key: missing keys, dtype/shape changes, value differences.';
+  static override description =
+    'Exit code 0 when the two files hold the same keys with the same dtypes, shapes and values (within --atol), 1 when they differ, 2 on error. Works across formats (a .pth against a .safetensors).';
+  static override examples = [
+    '<%= config.bin %> diff model.pth model.safetensors',
+    '<%= config.bin %> diff dp.pth model.pth --json',
+    '<%= config.bin %> diff fp32.pth roundtrip.pth --atol 1e-3',
+  ];
+  static override args = {
+    a: Args.string({ description: 'first checkpoint', required: true }),
+    b: Args.string({ description: 'second checkpoint', required: true }),
+  };
+  static override flags = {
+    atol: Flags.string({ description: 'largest absolute difference still counted as equal', default: '0' }),
+    key: Flags.string({ description: 'compare only the object at this dot path in both files' }),
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(Diff);
+    const reporter = this.reporter(flags);
+    const atol = Number(flags.atol);
+    if (!(atol >= 0)) throw new ModsurgError(`--atol must be a non-negative number, not '${flags.atol}'`);
+    const sourceA = openInput(args.a);
+    const sourceB = args.b === args.a ? sourceA : openInput(args.b);
+    try {
+      const pick = (root: ReturnType<typeof toPlainData>) => (flags.key === undefined ? root : getPath(root, resolvePath(root, flags.key)));
+      const a = pick(toPlainData(readCheckpoint(sourceA).root));
+      const b = pick(toPlainData(readCheckpoint(sourceB).root));
+      const report = diffCheckpoints(a, b, atol);
+      reporter.info(renderDiff(report, args.a, args.b, reporter.colour));
+      reporter.json({ a: args.a, b: args.b, atol, equal: report.differences.length === 0, ...report });
+      if (report.differences.length > 0) throw new ExitWith(ExitCode.different);
+    } finally {
+      sourceA.close();
+      sourceB.close();
+    }
+  }
+}

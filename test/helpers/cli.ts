@@ -1,0 +1,38 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll } from 'vitest';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const fixture = (name: string): string => join(ROOT, 'fixtures', name);
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+/** Runs the built CLI as a user would: `node bin/run.js ARGS`, optionally with bytes on stdin. */
+export function modsurg(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}): CliResult {
+  const result = spawnSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], {
+    cwd: ROOT,
+    input: options.input ?? '',
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    maxBuffer: 256 << 20,
+  });
+  return {
+    status: result.status ?? -1,
+    stdout: result.stdout.toString('utf8'),
+    stderr: result.stderr.toString('utf8'),
+    stdoutBytes: result.stdout,
+  };
+}
+
+/** A scratch folder for one test file, removed afterwards. */
+export function scratchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'modsurg-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
