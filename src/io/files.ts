@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -14,7 +14,7 @@ export const STDIO = '-';
 export function openInput(path: string): ByteSource {
   if (path === STDIO) {
     if (process.stdin.isTTY) throw new ModsurgError('refusing to read binary data from a terminal; pipe a file in or name one', STDIO);
-    return new BufferSource(STDIO, readFileSync(0));
+    return new BufferSource(STDIO, readStdin());
   }
   try {
     if (statSync(path).isDirectory()) throw new ModsurgError('is a directory, not a file', path);
@@ -27,10 +27,37 @@ export function openInput(path: string): ByteSource {
 /** Reads a small text input (a map file, a JSON input) whole. */
 export function readTextInput(path: string): string {
   try {
-    return path === STDIO ? readFileSync(0, 'utf8') : readFileSync(path, 'utf8');
+    return path === STDIO ? readStdin().toString('utf8') : readFileSync(path, 'utf8');
   } catch (error) {
     throw asIoError(error, path);
   }
+}
+
+/**
+ * Reads all of stdin synchronously. A pipe whose writer is still running may be non-blocking, where
+ * `readFileSync(0)` fails with EAGAIN: wait a moment and read on.
+ */
+function readStdin(): Buffer {
+  const chunks: Buffer[] = [];
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    let n: number;
+    try {
+      n = readSync(0, chunk, 0, chunk.length, null);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 5);
+        continue;
+      }
+      if (code === 'EOF') break;
+      throw asIoError(error, STDIO);
+    }
+    if (n === 0) break;
+    chunks.push(chunk.subarray(0, n));
+  }
+  return Buffer.concat(chunks);
 }
 
 export function asIoError(error: unknown, path: string): unknown {
