@@ -1,0 +1,235 @@
+import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
+import { readTextInput } from '../io/files.js';
+import { describeTensor, type HostTensor } from './dtypes.js';
+import { tensorFromJson } from './json-tensor.js';
+import { Prng } from './prng.js';
+import type { DeclaredTensor, Dim } from './signature.js';
+import { readNpyFile, readNpzFile } from './tensor-files.js';
+import { defaultRange, filledTensor, rangeProblem, type FillKind, type ValueRange } from './values.js';
+
+/**
+ * `--input`, `--dim` and `--range`: parsing them, then turning them and the model's declared inputs
+ * into feeds. Every problem is found here, before the model runs, and names the input, what the
+ * model declares and what was given.
+ */
+
+export type InputSpec =
+  /** `NAME=FILE.npy`, `NAME=FILE.json`, or a bare `FILE.npy` for a model with one input. */
+  | { readonly kind: 'file'; readonly name: string | undefined; readonly path: string; readonly format: 'npy' | 'json' }
+  /** `FILE.npz`: one array per input, named as the inputs. */
+  | { readonly kind: 'archive'; readonly path: string }
+  /** `NAME=random|zeros|ones`: made from the declared dtype and shape. */
+  | { readonly kind: 'fill'; readonly name: string; readonly fill: FillKind };
+
+const FILLS: readonly FillKind[] = ['random', 'zeros', 'ones'];
+
+export function parseInputSpec(text: string): InputSpec {
+  const equals = text.indexOf('=');
+  if (equals < 0) {
+    if (/\.npz$/i.test(text)) return { kind: 'archive', path: text };
+    if (/\.npy$/i.test(text)) return { kind: 'file', name: undefined, path: text, format: 'npy' };
+    throw new ModsurgError(`--input ${text}: expected NAME=FILE.npy, NAME=FILE.json, NAME=random|zeros|ones or FILE.npz`);
+  }
+  const name = text.slice(0, equals);
+  const value = text.slice(equals + 1);
+  if (name === '') throw new ModsurgError(`--input ${text}: no input name before '='`);
+  if ((FILLS as readonly string[]).includes(value)) return { kind: 'fill', name, fill: value as FillKind };
+  if (/\.npy$/i.test(value)) return { kind: 'file', name, path: value, format: 'npy' };
+  if (/\.json$/i.test(value)) return { kind: 'file', name, path: value, format: 'json' };
+  if (/\.npz$/i.test(value)) throw new ModsurgError(`--input ${text}: an .npz holds several arrays; give it alone: --input ${value}`);
+  throw new ModsurgError(`--input ${text}: '${value}' is not random, zeros, ones, a .npy or a .json file`);
+}
+
+/** `--dim batch=4`. */
+export function parseDims(texts: readonly string[]): Map<string, number> {
+  const dims = new Map<string, number>();
+  for (const text of texts) {
+    const match = /^([^=]+)=(\d+)$/.exec(text.trim());
+    if (!match) throw new ModsurgError(`--dim ${text}: expected NAME=SIZE, e.g. --dim batch=4`);
+    dims.set(match[1]!, Number(match[2]));
+  }
+  return dims;
+}
+
+/** `--range NAME=LOW:HIGH` for one input, or `--range LOW:HIGH` for every input. */
+export interface RangeSpecs {
+  readonly all: ValueRange | undefined;
+  readonly byName: ReadonlyMap<string, ValueRange>;
+}
+
+export function parseRanges(texts: readonly string[]): RangeSpecs {
+  let all: ValueRange | undefined;
+  const byName = new Map<string, ValueRange>();
+  const number = '([-+]?(?:\\d+\\.?\\d*|\\.\\d+)(?:[eE][-+]?\\d+)?)';
+  const pattern = new RegExp(`^(?:(.+)=)?${number}:${number}$`);
+  for (const text of texts) {
+    const match = pattern.exec(text.trim());
+    if (!match) throw new ModsurgError(`--range ${text}: expected NAME=LOW:HIGH or LOW:HIGH, e.g. --range input_ids=0:30522`);
+    const range = { low: Number(match[2]), high: Number(match[3]) };
+    if (match[1] === undefined) all = range;
+    else byName.set(match[1], range);
+  }
+  return { all, byName };
+}
+
+export interface InputOptions {
+  readonly seed: number;
+  readonly dims: ReadonlyMap<string, number>;
+  readonly ranges: RangeSpecs;
+  /** Every input must be given: no random fill for the rest. */
+  readonly strict: boolean;
+  /** Names given that belong to another model being compared (`verify A B`): not an error here. */
+  readonly otherModelInputs?: ReadonlySet<string>;
+}
+
+export interface ResolvedInput {
+  readonly name: string;
+  readonly tensor: HostTensor;
+  /** Where the values came from: a file, or how they were made. */
+  readonly source: string;
+}
+
+export interface ResolvedInputs {
+  readonly inputs: readonly ResolvedInput[];
+  /** The size each symbolic dimension took. */
+  readonly dims: ReadonlyMap<string, number>;
+  /** Symbolic dimensions that took the default size 1 because nothing set them. */
+  readonly defaultedDims: readonly string[];
+}
+
+interface GivenInput {
+  readonly name: string;
+  /** The file it came from (for messages). */
+  readonly file: string;
+  readonly load: (declared: DeclaredTensor) => HostTensor;
+}
+
+/** Builds the feeds for `declared` from the specs: files, archives and fills, the rest random. */
+export function resolveInputs(declared: readonly DeclaredTensor[], specs: readonly InputSpec[], options: InputOptions, modelPath: string): ResolvedInputs {
+  const byName = new Map(declared.map((d) => [d.name, d]));
+  const listed = declared.map((d) => d.name).join(', ') || '(none)';
+  const given = new Map<string, GivenInput>();
+  const fills = new Map<string, FillKind>();
+  const claim = (name: string, file: string | undefined): boolean => {
+    if (!byName.has(name)) {
+      if (options.otherModelInputs?.has(name)) return false;
+      throw new ModsurgError(`the model has no input '${name}' (its inputs: ${listed})`, file ?? modelPath);
+    }
+    if (given.has(name) || fills.has(name)) throw new ModsurgError(`input '${name}' is given more than once`, file ?? modelPath);
+    return true;
+  };
+
+  for (const spec of specs) {
+    if (spec.kind === 'fill') {
+      if (claim(spec.name, undefined)) fills.set(spec.name, spec.fill);
+    } else if (spec.kind === 'archive') {
+      for (const [name, tensor] of readNpzFile(spec.path)) {
+        if (claim(name, spec.path)) given.set(name, { name, file: spec.path, load: () => tensor });
+      }
+    } else {
+      let name = spec.name;
+      if (name === undefined) {
+        if (declared.length !== 1) throw new ModsurgError(`the model has ${declared.length} inputs (${listed}); name the one this file is for: --input NAME=${spec.path}`, spec.path);
+        name = declared[0]!.name;
+      }
+      if (!claim(name, spec.path)) continue;
+      const path = spec.path;
+      given.set(name, {
+        name,
+        file: path,
+        load: (d) => (spec.format === 'npy' ? readNpyFile(path) : loadJson(path, d)),
+      });
+    }
+  }
+
+  for (const name of [...options.ranges.byName.keys()]) {
+    if (!byName.has(name) && !options.otherModelInputs?.has(name)) throw new ModsurgError(`--range ${name}=…: the model has no input '${name}' (its inputs: ${listed})`, modelPath);
+  }
+
+  // Files first: their shapes settle the symbolic dimensions that random inputs then take.
+  const dims = new Map(options.dims);
+  const boundBy = new Map<string, string>([...options.dims.keys()].map((name) => [name, `--dim ${name}=${options.dims.get(name)}`]));
+  const loaded = new Map<string, HostTensor>();
+  for (const input of declared) {
+    const source = given.get(input.name);
+    if (!source) continue;
+    const tensor = source.load(input);
+    checkGiven(input, tensor, source.file, dims, boundBy);
+    loaded.set(input.name, tensor);
+  }
+
+  const defaulted = new Set<string>();
+  const inputs: ResolvedInput[] = [];
+  for (const input of declared) {
+    const loadedTensor = loaded.get(input.name);
+    if (loadedTensor) {
+      inputs.push({ name: input.name, tensor: loadedTensor, source: given.get(input.name)!.file });
+      continue;
+    }
+    const fill = fills.get(input.name) ?? 'random';
+    if (!fills.has(input.name) && options.strict) {
+      throw new ModsurgError(`input '${input.name}' (${describeDeclared(input)}) is not given, and --strict allows no random fill`, modelPath);
+    }
+    if (input.shape === undefined) {
+      throw new ModsurgError(`input '${input.name}' declares no shape, so it cannot be made up; give it as a file: --input ${input.name}=FILE.npy`, modelPath);
+    }
+    const shape = input.shape.map((dim) => {
+      if (typeof dim === 'number') return dim;
+      const size = dims.get(dim);
+      if (size !== undefined) return size;
+      if (dim !== '') {
+        dims.set(dim, 1);
+        defaulted.add(dim);
+      }
+      return 1;
+    });
+    const range = options.ranges.byName.get(input.name) ?? options.ranges.all ?? defaultRange(input.dtype);
+    const problem = fill === 'random' ? rangeProblem(input.dtype, range) : undefined;
+    if (problem) throw new ModsurgError(`--range for input '${input.name}' (${input.dtype}): ${problem}`, modelPath);
+    const rng = Prng.forStream(options.seed, input.name);
+    const tensor = filledTensor(input.dtype, shape, fill, rng, range);
+    const source = fill === 'random' ? `random [${range.low}, ${range.high}) seed ${options.seed}` : fill;
+    inputs.push({ name: input.name, tensor, source });
+  }
+  return { inputs, dims, defaultedDims: [...defaulted] };
+}
+
+function loadJson(path: string, declared: DeclaredTensor): HostTensor {
+  try {
+    return tensorFromJson(readTextInput(path), declared.dtype);
+  } catch (error) {
+    if (error instanceof FormatError) throw new ModsurgError(`input '${declared.name}': ${error.message}`, path);
+    throw withFile(error, path);
+  }
+}
+
+/** `float32 [batch,3,16,16]` */
+export function describeDeclared(input: DeclaredTensor): string {
+  return input.shape === undefined ? `${input.dtype} (any shape)` : describeTensor(input.dtype, input.shape.map((d) => (d === '' ? '?' : d)));
+}
+
+/** A given tensor must have the declared dtype and rank, the fixed sizes, and one size per symbolic name. */
+function checkGiven(input: DeclaredTensor, tensor: HostTensor, file: string, dims: Map<string, number>, boundBy: Map<string, string>): void {
+  const mismatch = (why: string): ModsurgError =>
+    new ModsurgError(`input '${input.name}': expected ${describeDeclared(input)}, given ${describeTensor(tensor.dtype, tensor.shape)}${why ? ` (${why})` : ''}`, file);
+  if (tensor.dtype !== input.dtype) throw mismatch('wrong dtype');
+  if (input.shape === undefined) return;
+  if (tensor.shape.length !== input.shape.length) throw mismatch(`rank ${tensor.shape.length}, the model wants ${input.shape.length}`);
+  input.shape.forEach((dim: Dim, axis) => {
+    const size = tensor.shape[axis]!;
+    if (typeof dim === 'number') {
+      if (size !== dim) throw mismatch(`dimension ${axis} is ${size}, the model fixes it at ${dim}`);
+      return;
+    }
+    if (dim === '') return;
+    const bound = dims.get(dim);
+    if (bound !== undefined && bound !== size) throw mismatch(`dimension ${axis} '${dim}' is ${size}, but ${boundBy.get(dim)} made it ${bound}`);
+    dims.set(dim, size);
+    if (!boundBy.has(dim)) boundBy.set(dim, `input '${input.name}'`);
+  });
+}
+
+/** Keeps only the tensors, by name, for a session's run. */
+export function feedsOf(resolved: ResolvedInputs): Map<string, HostTensor> {
+  return new Map(resolved.inputs.map((input) => [input.name, input.tensor]));
+}

@@ -1,0 +1,190 @@
+import { describeTensor, type HostTensor } from './dtypes.js';
+import { unravelIndex, type OutputComparison } from './compare.js';
+import type { ResolvedInputs } from './inputs.js';
+import type { ComparisonReport, RunResult, Timings } from './run-model.js';
+import type { SkippedProvider } from './session.js';
+import { tensorStats, type TensorStats } from './stats.js';
+import { toFloat64 } from './values.js';
+import type { VerifyResult } from './verify-models.js';
+
+/** The words and the JSON documents of `run` and `verify`. Formatting only: every figure is computed elsewhere. */
+
+/** Four significant digits, exponent form for very small or large magnitudes. */
+export function formatNumber(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '-';
+  if (Number.isNaN(value)) return 'nan';
+  if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
+  if (Number.isInteger(value) && Math.abs(value) < 1e9) return String(value);
+  const magnitude = Math.abs(value);
+  if (magnitude !== 0 && (magnitude < 1e-3 || magnitude >= 1e6)) return value.toExponential(3).replace(/\.?0+e/, 'e');
+  return String(Number(value.toPrecision(4)));
+}
+
+export function formatMs(ms: number): string {
+  return ms >= 100 ? `${ms.toFixed(0)} ms` : ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(0)} µs`;
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function renderTable(rows: readonly (readonly string[])[], indent = '  '): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => `${indent}${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd());
+}
+
+/** `ran on: cpu (CUDA provider not installed: …)` */
+export function providerLine(ep: string, skipped: readonly SkippedProvider[]): string {
+  return `ran on: ${ep}${skipped.length > 0 ? ` (${skipped.map((s) => s.reason).join('; ')})` : ''}`;
+}
+
+export interface OutputSummary {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly stats: TensorStats;
+}
+
+export function summarizeOutputs(outputs: ReadonlyMap<string, HostTensor>): OutputSummary[] {
+  return [...outputs].map(([name, tensor]) => ({ name, dtype: tensor.dtype, shape: tensor.shape, stats: tensorStats(toFloat64(tensor), tensor.shape) }));
+}
+
+function inputLines(inputs: ResolvedInputs): string[] {
+  const rows = inputs.inputs.map((input) => [input.name, describeTensor(input.tensor.dtype, input.tensor.shape), input.source]);
+  const lines = ['inputs', ...renderTable(rows)];
+  if (inputs.defaultedDims.length > 0) lines.push(`  (${inputs.defaultedDims.map((d) => `${d}=1`).join(', ')}: default size; set with --dim NAME=SIZE)`);
+  return lines;
+}
+
+function outputLines(summaries: readonly OutputSummary[]): string[] {
+  const rows = [['name', 'dtype', 'shape', 'min', 'max', 'mean', 'first values', 'argmax']];
+  for (const { name, dtype, shape, stats } of summaries) {
+    const nonFinite = stats.nanCount + stats.infCount > 0 ? ` (${stats.nanCount} nan, ${stats.infCount} inf)` : '';
+    rows.push([
+      name,
+      dtype,
+      `[${shape.join(',')}]`,
+      formatNumber(stats.min),
+      formatNumber(stats.max),
+      formatNumber(stats.mean) + nonFinite,
+      stats.first.map(formatNumber).join(' ') + (stats.count > stats.first.length ? ' …' : ''),
+      stats.argmax ? stats.argmax.join(' ') : '',
+    ]);
+  }
+  return ['outputs', ...renderTable(rows)];
+}
+
+function timingLines(timings: Timings): string[] {
+  const lines = [`time: session ${formatMs(timings.sessionCreateMs)}, first run ${formatMs(timings.firstRunMs)}`];
+  const l = timings.latencyMs;
+  if (l) lines.push(`latency over ${l.runs} runs (after ${timings.warmup} warmup): p50 ${formatMs(l.p50)}  p90 ${formatMs(l.p90)}  min ${formatMs(l.min)}  mean ${formatMs(l.mean)}`);
+  return lines;
+}
+
+function placementLines(result: RunResult): string[] {
+  const p = result.placement;
+  if (!p || result.ep === 'cpu') return [];
+  const counts = Object.entries(p.byProvider).map(([provider, n]) => `${n} on ${provider}`).join(', ');
+  const fallback = result.cpuFallbackNodes ?? [];
+  const lines = [`nodes: ${counts}`];
+  if (fallback.length > 0) {
+    const shown = fallback.slice(0, 10).map((n) => `${n.name} (${n.op})`).join(', ');
+    lines.push(`  not on ${result.ep}: ${shown}${fallback.length > 10 ? `, … ${fallback.length - 10} more` : ''}`);
+  }
+  return lines;
+}
+
+export function comparisonLines(report: ComparisonReport, heading: string): string[] {
+  const rows = [['output', 'max abs err', 'max rel err', 'mismatches', 'cosine', 'atol needed', 'result']];
+  const notes: string[] = [];
+  for (const c of report.outputs) {
+    if (c.kind === 'shape-mismatch') {
+      rows.push([c.name, '-', '-', '-', '-', '-', `FAIL shape [${c.shape.join(',')}] vs expected [${c.expectedShape.join(',')}]`]);
+      continue;
+    }
+    rows.push([
+      c.name,
+      formatNumber(c.maxAbsErr),
+      formatNumber(c.maxRelErr),
+      `${c.mismatches}/${c.count}`,
+      c.cosine.toFixed(6),
+      c.requiredAtol === null ? 'none' : formatNumber(c.requiredAtol),
+      c.pass ? 'pass' : 'FAIL',
+    ]);
+    const nonFinite = c.nan.actual + c.nan.expected + c.inf.actual + c.inf.expected;
+    if (nonFinite > 0) notes.push(`  ${c.name}: nan ${c.nan.actual} vs ${c.nan.expected} expected, inf ${c.inf.actual} vs ${c.inf.expected} expected; ${c.nonFiniteMismatches} disagree`);
+    if (!c.pass && c.maxAbsErrIndex >= 0) notes.push(`  ${c.name}: largest error at [${unravelIndex(c.maxAbsErrIndex, c.shape).join(',')}]`);
+    if (c.dtype !== c.expectedDtype) notes.push(`  ${c.name}: ${c.dtype} compared with a ${c.expectedDtype} reference`);
+  }
+  const lines = [`${heading} (atol ${formatNumber(report.tolerance.atol)}, rtol ${formatNumber(report.tolerance.rtol)}: |a-b| <= atol + rtol*|b|)`, ...renderTable(rows), ...notes];
+  if (report.notCompared.length > 0) lines.push(`  not compared (no reference): ${report.notCompared.join(', ')}`);
+  const failed = report.outputs.filter((c) => !c.pass).length;
+  lines.push(failed === 0 ? `all ${report.outputs.length} compared outputs match` : `${failed} of ${report.outputs.length} compared outputs differ`);
+  return lines;
+}
+
+export function runText(result: RunResult, comparison: ComparisonReport | undefined): string {
+  return [
+    `model: ${result.model}`,
+    ...inputLines(result.inputs),
+    ...outputLines(summarizeOutputs(result.outputs)),
+    ...placementLines(result),
+    ...timingLines(result.timings),
+    ...(comparison ? comparisonLines(comparison, 'compare') : []),
+  ].join('\n');
+}
+
+function inputsJson(inputs: ResolvedInputs): unknown {
+  return inputs.inputs.map((input) => ({ name: input.name, dtype: input.tensor.dtype, shape: input.tensor.shape, source: input.source }));
+}
+
+function comparisonJson(c: OutputComparison): unknown {
+  if (c.kind === 'shape-mismatch') return { name: c.name, pass: false, reason: 'shape', shape: c.shape, expectedShape: c.expectedShape };
+  const { kind: _kind, ...rest } = c;
+  return { ...rest, maxAbsErrAt: c.maxAbsErrIndex >= 0 ? unravelIndex(c.maxAbsErrIndex, c.shape) : null };
+}
+
+export function comparisonReportJson(report: ComparisonReport): unknown {
+  return { atol: report.tolerance.atol, rtol: report.tolerance.rtol, pass: report.pass, outputs: report.outputs.map(comparisonJson), notCompared: report.notCompared };
+}
+
+function sideJson(result: RunResult): Record<string, unknown> {
+  return {
+    model: result.model,
+    ep: result.ep,
+    skippedProviders: result.skipped.map((s) => ({ provider: s.provider, reason: s.reason, missing: s.diagnosis.missing })),
+    nodesByProvider: result.placement?.byProvider ?? null,
+    cpuFallbackNodes: result.cpuFallbackNodes ?? null,
+  };
+}
+
+export function runJson(result: RunResult, comparison: ComparisonReport | undefined, saved: readonly string[]): unknown {
+  return {
+    ...sideJson(result),
+    inputs: inputsJson(result.inputs),
+    dims: Object.fromEntries(result.inputs.dims),
+    outputs: summarizeOutputs(result.outputs),
+    timings: result.timings,
+    ...(comparison ? { comparison: comparisonReportJson(comparison), pass: comparison.pass } : {}),
+    ...(saved.length > 0 ? { saved } : {}),
+  };
+}
+
+export function verifyText(result: VerifyResult): string {
+  const side = (label: string, r: RunResult): string => `${label}: ${r.model} on ${r.ep}`;
+  const lines = [side('reference', result.reference), side('candidate', result.candidate), ...inputLines(result.candidate.inputs)];
+  for (const r of result.kind === 'providers' ? [result.candidate, result.reference] : []) lines.push(...placementLines(r).map((l) => `${r.ep} ${l}`));
+  lines.push(...comparisonLines(result.comparison, 'compare candidate with reference'));
+  if (result.onlyInReference.length > 0) lines.push(`  only in the reference: ${result.onlyInReference.join(', ')}`);
+  return lines.join('\n');
+}
+
+export function verifyJson(result: VerifyResult): unknown {
+  return {
+    kind: result.kind,
+    reference: { ...sideJson(result.reference), timings: result.reference.timings },
+    candidate: { ...sideJson(result.candidate), timings: result.candidate.timings },
+    inputs: inputsJson(result.candidate.inputs),
+    comparison: comparisonReportJson(result.comparison),
+    onlyInReference: result.onlyInReference,
+    pass: result.comparison.pass,
+  };
+}
