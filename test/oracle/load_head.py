@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Strict-load a checkpoint into a model whose module AT was replaced by a new head, as in PyTorch.
+
+usage: load_head.py OUT MODEL (--head SPEC | --classes N) [--at PATH] [--key DOTPATH]
+                    [--num-classes N] [--width W] [--no-layout]
+                    [--forward INPUT.npy] [--expect OUTPUT.npy] [--atol 1e-5]
+       load_head.py --batch FILE.jsonl|-
+
+MODEL is built as in load_strict.py (TinyResNet, DataParallel(TinyResNet), ...). Then, like the
+tutorials do it:
+
+  --head SPEC   setattr(model, AT, nn.Sequential(OrderedDict(name -> layer)))   from a modsurg --head spec
+  --classes N   setattr(model, AT, nn.Linear(in_features, N))
+
+AT (default fc; module.fc for DataParallel) is a dot path of attributes. In SPEC, '?' is the
+in_features of the module replaced, layers may omit '()', and unnamed layers are named by position.
+
+  sd = torch.load(OUT, map_location='cpu', weights_only=True)[--key]
+  model.load_state_dict(sd, strict=True)
+
+Unless --no-layout, the file must also have the layout of the model's own state_dict(): the same keys
+in the same order and, when the file has _metadata, the same _metadata.
+--forward runs the loaded model (eval, float32) on INPUT.npy; with --expect the output must match
+within --atol.  The output's shape and sha256 are reported.
+
+Prints {"ok": true, "num_keys": N, ...}; a failing load or layout is exit 1.
+"""
+
+import argparse
+import ast
+import re
+from collections import OrderedDict
+
+import _common as C
+from _common import torch
+from load_strict import build
+
+nn = torch.nn
+
+LAYERS = ("Linear", "ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Dropout", "Softmax", "LogSoftmax",
+          "Flatten", "Identity", "BatchNorm1d", "LayerNorm")
+
+
+def split_top(spec):
+    """'a=X(1,2),b=Y' -> ['a=X(1,2)', 'b=Y'] (commas outside brackets and quotes)."""
+    parts, depth, quote, cur = [], 0, None, ""
+    for ch in spec:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def outside_quotes(text, old, new):
+    out, quote = "", None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == old:
+            ch = new
+        out += ch
+    return out
+
+
+def build_head(spec, in_features):
+    layers = OrderedDict()
+    for i, item in enumerate(split_top(spec)):
+        m = re.fullmatch(r"(?:(\w+)\s*=\s*)?([A-Za-z]\w*)\s*(?:\((.*)\))?", item, re.S)
+        if not m or m.group(2) not in LAYERS:
+            raise C.Usage("bad head spec item %r" % item)
+        call = ast.parse("f(%s)" % outside_quotes(m.group(3) or "", "?", str(in_features)), mode="eval").body
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        layers[m.group(1) if m.group(1) is not None else str(i)] = getattr(nn, m.group(2))(*args, **kwargs)
+    return nn.Sequential(layers)
+
+
+def replace(model, path, make):
+    parent, parts = model, path.split(".")
+    for p in parts[:-1]:
+        parent = getattr(parent, p)
+    old = getattr(parent, parts[-1])
+    in_features = getattr(old, "in_features", None)
+    if in_features is None:
+        raise C.Usage("%s is a %s without in_features" % (path, type(old).__name__))
+    setattr(parent, parts[-1], make(in_features))
+
+
+def run(argv):
+    ap = argparse.ArgumentParser(prog="load_head.py")
+    ap.add_argument("out")
+    ap.add_argument("model")
+    ap.add_argument("--head")
+    ap.add_argument("--classes", type=int)
+    ap.add_argument("--at")
+    ap.add_argument("--key")
+    ap.add_argument("--num-classes", type=int)
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--no-layout", action="store_true")
+    ap.add_argument("--forward")
+    ap.add_argument("--expect")
+    ap.add_argument("--atol", type=float, default=1e-5)
+    a = ap.parse_args(argv)
+    if (a.head is None) == (a.classes is None):
+        raise C.Usage("give exactly one of --head and --classes")
+
+    model = build(a.model, a)
+    at = a.at or ("module.fc" if isinstance(model, nn.DataParallel) else "fc")
+    if a.head is not None:
+        replace(model, at, lambda n: build_head(a.head, n))
+    else:
+        replace(model, at, lambda n: nn.Linear(n, a.classes))
+    try:
+        obj = torch.load(a.out, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise C.Mismatch("OUT failed torch.load(weights_only=True): " + C.load_error_line(e))
+    try:
+        sd = C.descend(obj, a.key) if a.key else obj
+    except KeyError as e:
+        raise C.Mismatch("OUT: %s" % e.args[0])
+    try:
+        model.load_state_dict(sd, strict=True)
+    except Exception as e:  # noqa: BLE001
+        raise C.Mismatch("load_state_dict(strict=True) failed: %s" % " ".join(str(e).split())[:1500])
+
+    res = {"ok": True, "model": a.model, "at": at, "num_keys": len(sd), "head": str(C.descend(model, at)),
+           "dtypes": sorted({C.dtype_name(v.dtype) for v in sd.values() if isinstance(v, torch.Tensor)})}
+    diffs = []
+    if not a.no_layout:
+        own = model.state_dict()
+        if list(sd.keys()) != list(own.keys()):
+            diffs.append("key order differs from the model's state_dict(): %s != %s" % (list(sd.keys())[-12:], list(own.keys())[-12:]))
+        meta = getattr(sd, "_metadata", None)
+        if meta is not None and dict(meta) != dict(own._metadata):
+            diffs.append("_metadata differs: %s != %s" % (list(meta.items())[-10:], list(own._metadata.items())[-10:]))
+        if meta is not None and list(meta.keys()) != list(own._metadata.keys()):
+            diffs.append("_metadata order differs: %s != %s" % (list(meta.keys())[-10:], list(own._metadata.keys())[-10:]))
+    if a.forward:
+        import numpy as np
+        x = torch.from_numpy(np.load(a.forward))
+        model.float().eval()
+        with torch.no_grad():
+            y = model(x)
+        res["output_shape"] = list(y.shape)
+        res["output_sha256"] = C.sha256_tensor(y)
+        if a.expect:
+            ref = torch.from_numpy(np.load(a.expect))
+            if tuple(ref.shape) != tuple(y.shape):
+                diffs.append("forward output shape %s != expected %s" % (list(y.shape), list(ref.shape)))
+            else:
+                d = float((y.double() - ref.double()).abs().max()) if y.numel() else 0.0
+                res["max_abs_diff"] = d
+                if not d <= a.atol:
+                    diffs.append("forward output max |diff| %.3g > atol %.3g" % (d, a.atol))
+    if diffs:
+        res["ok"] = False
+        res["diffs"] = diffs
+    return res
+
+
+if __name__ == "__main__":
+    C.main(run)
