@@ -1,0 +1,98 @@
+import { ModsurgError } from '../../cli/errors.js';
+import type { ResolvedHead } from '../../head/layers.js';
+import type { HeadParameter } from '../../head/params.js';
+import { INT64, elemTypeByName } from '../elem-type.js';
+import { cleanup, tensorNames, tensorTypeOf, uniqueName, valueInfoProto, type Graph, type GraphNode, type Initializer, type TensorType } from '../graph.js';
+import { headNodes } from './head-nodes.js';
+
+export interface AddInputRequest {
+  /** The new graph input. */
+  readonly name: string;
+  /** Its type; the shape's first dim is the batch. */
+  readonly type: TensorType;
+  /** The tensor the new input joins (T). */
+  readonly at: string;
+  /** Layers applied to T first (`Flatten(1)`), with their parameters. */
+  readonly pre?: { readonly head: ResolvedHead; readonly parameters: readonly HeadParameter[] };
+  readonly head: ResolvedHead;
+  readonly parameters: readonly HeadParameter[];
+  /** The graph output the head's result replaces (keeping its name). */
+  readonly output: string;
+  /** Keep the old output as well, renamed `<output>_original`. */
+  readonly keepOutput: boolean;
+  readonly opset: number;
+}
+
+/**
+ * The seed tutorial's extra input, in ONNX: output = head(cat(pre(T), NAME reshaped to [batch, -1]),
+ * dim=1) — what `torch.cat((x, add_variable.unsqueeze(1)), 1)` before the classifier computes. The
+ * part of the graph that only fed the old output is removed (unless it is kept).
+ */
+export function addInput(graph: Graph, request: AddInputRequest): { graph: Graph; keptAs?: string } {
+  const outputIndex = graph.outputs.findIndex((o) => o.proto.name === request.output);
+  if (outputIndex < 0) throw new ModsurgError(`'${request.output}' is not a graph output`);
+  if (tensorNames(graph).has(request.name)) throw new ModsurgError(`the name '${request.name}' is already used in the graph`);
+  const headDtype = request.parameters[0]?.dtype ?? 'float32';
+
+  // the old output either goes (with what only it needed) or stays under another name
+  let base: Graph = { ...graph, outputs: graph.outputs.filter((_, i) => i !== outputIndex) };
+  let keptAs: string | undefined;
+  if (request.keepOutput) {
+    keptAs = uniqueName(tensorNames(graph), `${request.output}_original`);
+    base = renameTensor(graph, request.output, keptAs);
+  } else base = cleanup(base);
+
+  const used = tensorNames(base);
+  used.add(request.name);
+  const nodes: GraphNode[] = [];
+  const initializers: Initializer[] = [];
+  let features = request.at;
+  if (request.pre) {
+    const pre = headNodes(request.pre.head, request.pre.parameters, { input: request.at, output: uniqueName(used, `${request.name}/pre_output`), at: `${request.name}_pre`, opset: request.opset, dtype: headDtype, used });
+    nodes.push(...pre.nodes);
+    initializers.push(...pre.initializers);
+    features = pre.nodes[pre.nodes.length - 1]!.proto.output![0]!;
+  }
+  // NAME → [batch, -1]: Reshape with 0 copies the batch dim (a [batch] input becomes [batch, 1])
+  const shapeName = uniqueName(used, `${request.name}/reshape_shape`);
+  initializers.push({ proto: { name: shapeName, dims: [2], data_type: INT64, raw_data: new Uint8Array(new BigInt64Array([0n, -1n]).buffer) } });
+  const reshaped = uniqueName(used, `/${request.name}/Reshape_output_0`);
+  nodes.push({ proto: { name: uniqueName(used, `/${request.name}/Reshape`), op_type: 'Reshape', input: [request.name, shapeName], output: [reshaped] } });
+  const joined = uniqueName(used, `/${request.name}/Concat_output_0`);
+  nodes.push({ proto: { name: uniqueName(used, `/${request.name}/Concat`), op_type: 'Concat', input: [features, reshaped], output: [joined], attribute: [{ name: 'axis', type: 2, i: 1 }] } });
+  const head = headNodes(request.head, request.parameters, { input: joined, output: request.output, at: '', opset: request.opset, dtype: headDtype, used });
+  nodes.push(...head.nodes);
+  initializers.push(...head.initializers);
+
+  const elemType = elemTypeByName(headDtype)!.code;
+  const batch = request.type.shape?.[0] ?? tensorTypeOf(graph.outputs[outputIndex]!.proto)?.shape?.[0] ?? 'batch';
+  const newOutput = { proto: valueInfoProto(request.output, { elemType, shape: [batch, request.head.outFeatures] }) };
+  const outputs = [...base.outputs];
+  outputs.splice(outputIndex, 0, newOutput);
+  return {
+    graph: {
+      ...base,
+      inputs: [...base.inputs, { proto: valueInfoProto(request.name, request.type) }],
+      nodes: [...base.nodes, ...nodes],
+      initializers: [...base.initializers, ...initializers],
+      outputs,
+      valueInfo: base.valueInfo.filter((v) => v.proto.name !== request.output),
+    },
+    ...(keptAs ? { keptAs } : {}),
+  };
+}
+
+/** The graph with a tensor renamed wherever it is produced, read, or declared. */
+function renameTensor(graph: Graph, from: string, to: string): Graph {
+  const rename = (names: string[] | undefined): string[] | undefined => names?.map((n) => (n === from ? to : n));
+  return {
+    ...graph,
+    nodes: graph.nodes.map((node) =>
+      (node.proto.input ?? []).includes(from) || (node.proto.output ?? []).includes(from)
+        ? { proto: { ...node.proto, input: rename(node.proto.input) ?? [], output: rename(node.proto.output) ?? [] } }
+        : node,
+    ),
+    outputs: graph.outputs.map((o) => (o.proto.name === from ? { proto: { ...o.proto, name: to } } : o)),
+    valueInfo: graph.valueInfo.map((v) => (v.proto.name === from ? { proto: { ...v.proto, name: to } } : v)),
+  };
+}
