@@ -1,19 +1,28 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { inputArg } from '../cli/flags.js';
+import { withFile } from '../cli/errors.js';
 import { renderCheckpointSummary, unsafeGlobalWarnings } from '../cli/render-inspect.js';
+import { renderOnnxSummary } from '../cli/render-onnx.js';
+import type { Reporter } from '../cli/report.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { summarizeCheckpoint } from '../checkpoint/inspect.js';
-import { openInput } from '../io/files.js';
+import { sniff } from '../checkpoint/sniff.js';
+import { readOnnxModel } from '../graph/model.js';
+import { summarizeOnnx, type OnnxSummary } from '../graph/summary.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { openInput, STDIO } from '../io/files.js';
 
 export default class Inspect extends ModsurgCommand {
-  static override summary = 'Show what a checkpoint holds: its module tree, shapes, dtypes, totals, prefixes and pickle globals.';
+  static override summary =
+    'Show what a checkpoint or ONNX model holds: its module tree, shapes, dtypes, totals; prefixes and pickle globals; graph inputs, outputs and ops.';
   static override description =
-    "Like print(net) for files. Module kinds come from the pickle where it names them (whole-model pickles) and are inferred from tensor shapes otherwise. Lists every pickle global the file references and warns loudly about any outside torch's weights_only allowlist — without ever executing one.";
+    "Like print(net) for files. Module kinds come from the pickle where it names them (whole-model pickles) and are inferred from tensor shapes otherwise. Lists every pickle global the file references and warns loudly about any outside torch's weights_only allowlist — without ever executing one. For ONNX models: IR version, opsets, producer, inputs and outputs (symbolic dims by name), node counts by op, initializer totals, external data files, and the module tree recovered from the exporter's scopes.";
   static override examples = [
     '<%= config.bin %> inspect model.pth',
     '<%= config.bin %> inspect model.pth --depth 1',
     '<%= config.bin %> inspect checkpoint.ckpt --json | jq .totals',
+    '<%= config.bin %> inspect model.onnx --depth 2',
     'cat model.safetensors | <%= config.bin %> inspect -',
   ];
   static override args = { input: inputArg };
@@ -26,6 +35,7 @@ export default class Inspect extends ModsurgCommand {
     const reporter = this.reporter(flags);
     const source = openInput(args.input);
     try {
+      if (sniff(source).kind === 'onnx') return this.inspectOnnx(source, args.input, reporter, flags.depth ?? Infinity);
       const summary = summarizeCheckpoint(readCheckpoint(source));
       reporter.info(renderCheckpointSummary(source.name, source.size, summary, reporter.colour, flags.depth ?? Infinity));
       for (const warning of unsafeGlobalWarnings(summary)) reporter.warn(warning);
@@ -45,5 +55,33 @@ export default class Inspect extends ModsurgCommand {
     } finally {
       source.close();
     }
+  }
+
+  private inspectOnnx(source: ByteSource, input: string, reporter: Reporter, depth: number): void {
+    let summary: OnnxSummary;
+    try {
+      summary = summarizeOnnx(readOnnxModel(source, input === STDIO ? undefined : input));
+    } catch (error) {
+      throw withFile(error, source.name);
+    }
+    reporter.info(renderOnnxSummary(source.name, source.size, summary, reporter.colour, depth));
+    reporter.json({
+      file: source.name,
+      size: source.size,
+      format: summary.format,
+      irVersion: summary.irVersion,
+      opsets: summary.opsets,
+      producer: summary.producer,
+      graphName: summary.graphName,
+      inputs: summary.inputs,
+      outputs: summary.outputs,
+      nodes: summary.nodes,
+      ops: summary.ops,
+      tensors: summary.tensors,
+      totals: summary.totals,
+      externalData: summary.externalData,
+      modules: summary.modules,
+      scopeSources: summary.scopeSources,
+    });
   }
 }

@@ -1,0 +1,262 @@
+import { basename, isAbsolute, join, posix, win32 } from 'node:path';
+import { ModsurgError } from '../cli/errors.js';
+import { readStorage } from '../checkpoint/tensor.js';
+import { storageChunks } from '../checkpoint/storage-io.js';
+import type { ByteSink } from '../io/byte-sink.js';
+import type { ByteSource } from '../io/byte-source.js';
+import { openInput, STDIO, writeOutput } from '../io/files.js';
+import type { Initializer } from './graph.js';
+import {
+  initializerBytes,
+  initializerWithExternalData,
+  initializerWithRawData,
+  readTensorFields,
+  type InitializerBytes,
+  type ReadInitializerOptions,
+} from './initializers.js';
+
+/**
+ * External data: initializer bytes kept in a file beside the model (TensorProto.external_data), how
+ * models over protobuf's 2 GiB limit are stored. Reading follows onnxruntime's rules; writing lays the
+ * data out as torch.onnx (onnx-ir) does.
+ */
+
+/** Protobuf's limit on one message (INT_MAX bytes): onnxruntime and onnx refuse bigger models. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+/** onnx's convert_model_to_external_data default: tensors of at least this many bytes move out. */
+export const DEFAULT_SIZE_THRESHOLD = 1024;
+
+/**
+ * Offsets as torch.onnx writes them (onnx-ir `_compute_new_offset`): tensors over 1 MiB start on a 64 KiB
+ * boundary (the mmap allocation granularity on every OS, and a multiple of the 4 KiB page the spec asks
+ * for); smaller ones are packed, so many small tensors waste no padding. onnx's own helper does not align.
+ */
+const ALIGN_ABOVE = 1 << 20;
+const ALIGNMENT = 64 << 10;
+
+export function alignedOffset(end: number, length: number): number {
+  return length > ALIGN_ABOVE ? Math.ceil(end / ALIGNMENT) * ALIGNMENT : end;
+}
+
+/** The name torch and onnx give a model's data file: the model's file name plus `.data`. */
+export function defaultDataFileName(modelFileName: string): string {
+  return `${modelFileName}.data`;
+}
+
+/**
+ * A location as onnxruntime accepts it: relative, and inside the model's folder once normalised. Returns
+ * the normalised POSIX form.
+ */
+export function checkLocation(location: string, what: string): string {
+  if (location === '') throw new ModsurgError(`${what}: empty external data location`);
+  if (posix.isAbsolute(location) || win32.isAbsolute(location) || isAbsolute(location)) {
+    throw new ModsurgError(`${what}: external data location '${location}' is absolute; onnxruntime only accepts paths relative to the model's folder`);
+  }
+  const normal = posix.normalize(location.replaceAll('\\', '/'));
+  if (normal === '..' || normal.startsWith('../')) {
+    throw new ModsurgError(`${what}: external data location '${location}' escapes the model's folder; onnxruntime refuses it`);
+  }
+  if (normal === '.' || normal.endsWith('/')) throw new ModsurgError(`${what}: external data location '${location}' names a folder, not a file`);
+  return normal;
+}
+
+/**
+ * Opens external data files relative to a model's folder, each once; `close` closes them all. A model read
+ * from stdin has no folder, so its external data cannot be found.
+ */
+export class ExternalDataFiles {
+  private readonly open = new Map<string, ByteSource>();
+
+  constructor(
+    private readonly folder: string | undefined,
+    private readonly modelName: string,
+  ) {}
+
+  readonly opener = (location: string, tensorName: string): ByteSource => {
+    const relative = checkLocation(location, `initializer '${tensorName}'`);
+    if (this.folder === undefined) {
+      throw new ModsurgError(`initializer '${tensorName}' keeps its data in '${location}', which cannot be found for a model read from stdin; name the model's file`);
+    }
+    const path = join(this.folder, relative);
+    let source = this.open.get(path);
+    if (!source) {
+      try {
+        source = openInput(path);
+      } catch (error) {
+        const reason = error instanceof ModsurgError ? error.message : String(error);
+        throw new ModsurgError(`initializer '${tensorName}': external data file ${path}: ${reason}`, this.modelName);
+      }
+      this.open.set(path, source);
+    }
+    return source;
+  };
+
+  close(): void {
+    for (const source of this.open.values()) source.close();
+    this.open.clear();
+  }
+}
+
+/** What a model's initializers should look like when written. */
+export type DataLayout =
+  /** Every initializer of at least `threshold` bytes in one file at `location`; smaller ones inline. */
+  | { readonly kind: 'external'; readonly location: string; readonly threshold: number }
+  /** Every initializer inline (raw_data). */
+  | { readonly kind: 'inline' }
+  /** External initializers stay external, moved into one file at `location` (beside the new model). */
+  | { readonly kind: 'relocate'; readonly location: string };
+
+/** What the user asked `convert` to do with a model's initializers. */
+export interface LayoutRequest {
+  /** The model's output path (`-`: stdout). */
+  readonly output: string;
+  readonly inline: boolean;
+  readonly externalData: boolean;
+  readonly dataFile?: string | undefined;
+  readonly sizeThreshold?: number | undefined;
+}
+
+/**
+ * The layout a request asks for; undefined when nothing moves and the model is copied as it is. A model
+ * that has external data keeps it external, in a new file beside the output (its old file may not be).
+ */
+export function requestedLayout(request: LayoutRequest, hasExternal: boolean): DataLayout | undefined {
+  const { output, inline, externalData, dataFile, sizeThreshold } = request;
+  if (inline && externalData) throw new ModsurgError('--inline and --external-data contradict each other; choose one');
+  if (sizeThreshold !== undefined && !externalData) throw new ModsurgError('--size-threshold needs --external-data');
+  if (dataFile !== undefined && !externalData && (inline || !hasExternal)) {
+    throw new ModsurgError(`--data-file needs --external-data (${inline ? '--inline writes no data file' : 'the model has no external data'})`);
+  }
+  const location = (): string => {
+    if (output === STDIO) throw new ModsurgError('stdout cannot carry external data; write to a file, or use --inline', output);
+    return checkLocation(dataFile ?? defaultDataFileName(basename(output)), '--data-file');
+  };
+  if (inline) return { kind: 'inline' };
+  if (externalData) return { kind: 'external', location: location(), threshold: sizeThreshold ?? DEFAULT_SIZE_THRESHOLD };
+  if (hasExternal) return { kind: 'relocate', location: location() };
+  return undefined;
+}
+
+export function hasExternalData(initializers: readonly Initializer[]): boolean {
+  return initializers.some((item) => readTensorFields(item).data.kind === 'external');
+}
+
+/** One initializer's bytes in the data file. */
+export interface DataPiece {
+  readonly name: string;
+  readonly offset: number;
+  readonly bytes: InitializerBytes;
+}
+
+export interface LayoutPlan {
+  /** The graph's initializers, rewritten where their data moves. */
+  readonly initializers: Initializer[];
+  /** What the data file holds, in order; empty when nothing is external. */
+  readonly pieces: DataPiece[];
+  readonly dataSize: number;
+  /** Initializers moved out of the model (or into the new data file). */
+  readonly external: number;
+  /** Initializers moved back into the model. */
+  readonly inlined: number;
+  /** Bytes moved back into the model. */
+  readonly inlinedBytes: number;
+}
+
+const STRING = 8;
+
+/**
+ * Plans where each initializer's bytes go. Nothing is read yet except the external bytes being inlined,
+ * and those only after checking they fit in `inlineBudget` bytes (what protobuf's limit leaves).
+ */
+export function planDataLayout(initializers: readonly Initializer[], layout: DataLayout, options: ReadInitializerOptions & { inlineBudget?: number }): LayoutPlan {
+  const pieces: DataPiece[] = [];
+  let end = 0;
+  const placed = (item: Initializer, name: string, bytes: InitializerBytes, location: string): Initializer => {
+    const offset = alignedOffset(end, bytes.length);
+    pieces.push({ name, offset, bytes });
+    end = offset + bytes.length;
+    return initializerWithExternalData(item, { location, offset, length: bytes.length });
+  };
+  interface Decision {
+    item: Initializer;
+    /** Placed in the data file. */
+    moved?: boolean;
+    /** External now, to be written inline. */
+    inline?: boolean;
+    bytes?: InitializerBytes;
+  }
+  const decided = initializers.map((item): Decision => {
+    const fields = readTensorFields(item);
+    const isExternal = fields.data.kind === 'external';
+    // strings have no raw byte form, and a tensor without data has nothing to move
+    if (fields.elemType === STRING || fields.data.kind === 'none') return { item };
+    switch (layout.kind) {
+      case 'external': {
+        const bytes = initializerBytes(fields, options);
+        if (bytes.length >= layout.threshold) return { item: placed(item, fields.name, bytes, layout.location), moved: true };
+        return { item, inline: isExternal, bytes };
+      }
+      case 'relocate':
+        return isExternal ? { item: placed(item, fields.name, initializerBytes(fields, options), layout.location), moved: true } : { item };
+      case 'inline':
+        return isExternal ? { item, inline: true, bytes: initializerBytes(fields, options) } : { item };
+    }
+  });
+  const toInline = decided.filter((d) => d.inline);
+  const inlinedBytes = toInline.reduce((n, d) => n + (d.bytes?.length ?? 0), 0);
+  if (options.inlineBudget !== undefined && inlinedBytes > options.inlineBudget) {
+    throw new ModsurgError(
+      `moving ${inlinedBytes.toLocaleString('en-US')} bytes of external data into the model would take it past protobuf's 2 GiB limit; keep them external (--external-data)`,
+    );
+  }
+  return {
+    initializers: decided.map((d) => (d.inline && d.bytes ? initializerWithRawData(d.item, bytesOf(d.bytes)) : d.item)),
+    pieces,
+    dataSize: end,
+    external: decided.filter((d) => d.moved).length,
+    inlined: toInline.length,
+    inlinedBytes,
+  };
+}
+
+function bytesOf(bytes: InitializerBytes): Uint8Array {
+  return readStorage({ key: '', dtype: 'uint8', numel: bytes.length, location: 'cpu', data: bytes.data });
+}
+
+/** Writes a data file: each piece at its offset, zeros in the alignment gaps, read from the input piecewise. */
+export function writeDataFile(pieces: readonly DataPiece[], sink: ByteSink, onProgress?: (bytes: number) => void): void {
+  for (const piece of pieces) {
+    if (sink.position < piece.offset) sink.write(new Uint8Array(piece.offset - sink.position));
+    for (const chunk of storageChunks({ key: piece.name, dtype: 'uint8', numel: piece.bytes.length, location: 'cpu', data: piece.bytes.data })) {
+      sink.write(chunk);
+      onProgress?.(sink.position);
+    }
+  }
+}
+
+/**
+ * Writes a model and its data file so that both appear or neither does: each goes to a temporary file, and
+ * the model is renamed into place only after its data file has been. On any error both temporaries go.
+ */
+export async function writeModelWithData(
+  modelPath: string,
+  model: readonly Uint8Array[],
+  dataPath: string,
+  pieces: readonly DataPiece[],
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  await writeOutput(modelPath, async (modelSink) => {
+    for (const chunk of model) modelSink.write(chunk);
+    await writeOutput(dataPath, (dataSink) => writeDataFile(pieces, dataSink, onProgress));
+  });
+}
+
+/** The size of a model's bytes, checked against protobuf's limit. */
+export function checkModelSize(chunks: readonly Uint8Array[], what: string): number {
+  const size = chunks.reduce((n, c) => n + c.length, 0);
+  if (size > PROTOBUF_LIMIT) {
+    throw new ModsurgError(`${what} would be ${size.toLocaleString('en-US')} bytes, over protobuf's 2 GiB limit; keep the weights as external data (--external-data)`);
+  }
+  return size;
+}

@@ -1,0 +1,368 @@
+import { ModsurgError } from '../cli/errors.js';
+import { dtypeInfo, type DType } from '../checkpoint/dtype.js';
+import { contiguousBytes, contiguousStride, numelOf, type StorageData, type Tensor } from '../checkpoint/tensor.js';
+import { BufferSource, type ByteSource } from '../io/byte-source.js';
+import { elemTypeInfo } from './elem-type.js';
+import type { Initializer, TensorProto } from './graph.js';
+import { onnxTypes } from './onnx-schema.js';
+import { lengthDelimited, readFields, stringOf, varintField, varintOf, type WireField } from './wire.js';
+
+/**
+ * ONNX initializers as checkpoint tensors and back. Bytes are not copied where the file already holds
+ * them as little-endian raw bytes (raw_data, external data); the typed fields (float_data, int32_data, …)
+ * are decoded by the spec's packing rules.
+ */
+
+/** TensorProto field numbers (onnx.proto3). */
+const TENSOR_FIELD = {
+  dims: 1,
+  dataType: 2,
+  segment: 3,
+  floatData: 4,
+  int32Data: 5,
+  stringData: 6,
+  int64Data: 7,
+  name: 8,
+  rawData: 9,
+  doubleData: 10,
+  uint64Data: 11,
+  externalData: 13,
+  dataLocation: 14,
+} as const;
+
+/** The fields that carry a tensor's values, one of which a tensor uses. */
+const DATA_FIELDS: ReadonlySet<number> = new Set([
+  TENSOR_FIELD.floatData,
+  TENSOR_FIELD.int32Data,
+  TENSOR_FIELD.stringData,
+  TENSOR_FIELD.int64Data,
+  TENSOR_FIELD.rawData,
+  TENSOR_FIELD.doubleData,
+  TENSOR_FIELD.uint64Data,
+  TENSOR_FIELD.externalData,
+  TENSOR_FIELD.dataLocation,
+]);
+
+const EXTERNAL = 1;
+
+const onnxToDtype = new Map<number, DType>([
+  [1, 'float32'],
+  [2, 'uint8'],
+  [3, 'int8'],
+  [4, 'uint16'],
+  [5, 'int16'],
+  [6, 'int32'],
+  [7, 'int64'],
+  [9, 'bool'],
+  [10, 'float16'],
+  [11, 'float64'],
+  [12, 'uint32'],
+  [13, 'uint64'],
+  [14, 'complex64'],
+  [15, 'complex128'],
+  [16, 'bfloat16'],
+  [17, 'float8_e4m3fn'],
+  [18, 'float8_e4m3fnuz'],
+  [19, 'float8_e5m2'],
+  [20, 'float8_e5m2fnuz'],
+  [24, 'float8_e8m0fnu'],
+]);
+const dtypeToOnnx = new Map<DType, number>([...onnxToDtype].map(([code, dtype]) => [dtype, code]));
+
+/** The checkpoint dtype of an ONNX element type; undefined for those torch has no 1:1 dtype for. */
+export function dtypeOfElemType(elemType: number): DType | undefined {
+  return onnxToDtype.get(elemType);
+}
+
+/** The ONNX element type of a checkpoint dtype; undefined for complex32, float4_e2m1fn_x2 and bits*. */
+export function elemTypeOfDtype(dtype: DType): number | undefined {
+  return dtypeToOnnx.get(dtype);
+}
+
+/** Where an external initializer's bytes are (TensorProto.external_data), as the file says. */
+export interface ExternalRef {
+  readonly location: string;
+  readonly offset: number;
+  /** Absent: to the end of the file. */
+  readonly length?: number;
+}
+
+/** An initializer's TensorProto read field by field, so 64-bit values and unknown fields stay exact. */
+export interface TensorFields {
+  readonly name: string;
+  readonly elemType: number;
+  readonly dims: number[];
+  /** Where its values are. */
+  readonly data:
+    | { readonly kind: 'raw'; readonly bytes: Uint8Array }
+    | { readonly kind: 'typed'; readonly field: number; readonly parts: WireField[] }
+    | { readonly kind: 'external'; readonly ref: ExternalRef }
+    | { readonly kind: 'none' };
+}
+
+/** The TensorProto message of an initializer: the bytes it was read from, or its proto encoded. */
+function tensorPayload(item: Initializer): Uint8Array {
+  if (item.raw) return readFields(item.raw)[0]!.payload;
+  return onnxTypes.TensorProto.encode(onnxTypes.TensorProto.fromObject(item.proto)).finish();
+}
+
+export function readTensorFields(item: Initializer): TensorFields {
+  const fields = readFields(tensorPayload(item));
+  const name = item.proto.name ?? '';
+  const of = (field: number): WireField[] => fields.filter((f) => f.field === field);
+  const fail = (message: string): never => {
+    throw new ModsurgError(`initializer '${name}': ${message}`);
+  };
+  const dims = of(TENSOR_FIELD.dims).flatMap((f) => (f.wireType === 2 ? varints(f.payload) : [BigInt(varintOf(f))]).map(Number));
+  const dataType = of(TENSOR_FIELD.dataType).pop();
+  const elemType = dataType ? varintOf(dataType) : 0;
+  if (of(TENSOR_FIELD.segment).length > 0) fail('segmented tensors (TensorProto.segment) are not supported');
+  const location = of(TENSOR_FIELD.dataLocation).pop();
+  if (location && varintOf(location) === EXTERNAL) return { name, elemType, dims, data: { kind: 'external', ref: externalRef(name, of(TENSOR_FIELD.externalData)) } };
+  const raw = of(TENSOR_FIELD.rawData).pop();
+  if (raw) return { name, elemType, dims, data: { kind: 'raw', bytes: raw.payload } };
+  for (const field of [TENSOR_FIELD.floatData, TENSOR_FIELD.int32Data, TENSOR_FIELD.int64Data, TENSOR_FIELD.doubleData, TENSOR_FIELD.uint64Data, TENSOR_FIELD.stringData]) {
+    const parts = of(field);
+    if (parts.length > 0) return { name, elemType, dims, data: { kind: 'typed', field, parts } };
+  }
+  return { name, elemType, dims, data: { kind: 'none' } };
+}
+
+function externalRef(name: string, entries: WireField[]): ExternalRef {
+  const values = new Map<string, string>();
+  for (const entry of entries) {
+    let key = '';
+    let value = '';
+    for (const f of readFields(entry.payload)) {
+      if (f.field === 1 && f.wireType === 2) key = stringOf(f.payload);
+      if (f.field === 2 && f.wireType === 2) value = stringOf(f.payload);
+    }
+    values.set(key, value);
+  }
+  const location = values.get('location');
+  if (!location) throw new ModsurgError(`initializer '${name}': external data without a location`);
+  const number = (key: string): number | undefined => {
+    const text = values.get(key);
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new ModsurgError(`initializer '${name}': bad external data ${key} '${text}'`);
+    return Number(text);
+  };
+  const length = number('length');
+  return { location, offset: number('offset') ?? 0, ...(length === undefined ? {} : { length }) };
+}
+
+/** Protobuf varints (a packed repeated field's payload), exact to 64 bits. */
+function varints(payload: Uint8Array): bigint[] {
+  const values: bigint[] = [];
+  let value = 0n;
+  let shift = 0n;
+  for (const byte of payload) {
+    value |= BigInt(byte & 0x7f) << shift;
+    shift += 7n;
+    if ((byte & 0x80) === 0) {
+      values.push(value);
+      value = 0n;
+      shift = 0n;
+    }
+  }
+  if (shift !== 0n) throw new ModsurgError('malformed protobuf: truncated varint in a packed field');
+  return values;
+}
+
+/** Opens the external data file a tensor names by its `location` (checking and resolving it first). */
+export type ExternalOpener = (location: string, tensorName: string) => ByteSource;
+
+export interface ReadInitializerOptions {
+  /** Opens external data files; without it, external initializers are an error. */
+  readonly external?: ExternalOpener;
+}
+
+/** An initializer's bytes as stored: little-endian values, exactly what raw_data would hold. */
+export interface InitializerBytes {
+  readonly length: number;
+  readonly data: StorageData;
+}
+
+/**
+ * The bytes of an initializer's values, wherever they are: a view of raw_data, a range of the external
+ * data file, or the typed fields decoded.
+ */
+export function initializerBytes(tensor: TensorFields, options: ReadInitializerOptions = {}): InitializerBytes {
+  const { data, name } = tensor;
+  switch (data.kind) {
+    case 'raw': {
+      const view = Buffer.from(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength);
+      return { length: view.length, data: { kind: 'range', range: { source: new BufferSource(name, view), offset: 0, length: view.length } } };
+    }
+    case 'external': {
+      if (!options.external) throw new ModsurgError(`initializer '${name}': its data is in the external file '${data.ref.location}', and no folder to find it in was given`);
+      const source = options.external(data.ref.location, name);
+      const length = data.ref.length ?? source.size - data.ref.offset;
+      if (length < 0 || data.ref.offset + length > source.size) {
+        throw new ModsurgError(
+          `initializer '${name}': external data (offset ${data.ref.offset}, length ${length}) runs past the end of ${data.ref.location} (${source.size} bytes)`,
+        );
+      }
+      return { length, data: { kind: 'range', range: { source, offset: data.ref.offset, length } } };
+    }
+    case 'typed': {
+      const bytes = decodeTypedField(tensor, data.field, data.parts);
+      return { length: bytes.length, data: { kind: 'bytes', bytes } };
+    }
+    case 'none':
+      if (numelOf(tensor.dims) !== 0) throw new ModsurgError(`initializer '${name}': holds no data for ${numelOf(tensor.dims)} elements`);
+      return { length: 0, data: { kind: 'bytes', bytes: new Uint8Array(0) } };
+  }
+}
+
+/** Which typed field holds which element types (onnx.proto3 TensorProto comments). */
+const typedFieldOf: Record<number, number> = {
+  1: TENSOR_FIELD.floatData,
+  14: TENSOR_FIELD.floatData,
+  2: TENSOR_FIELD.int32Data,
+  3: TENSOR_FIELD.int32Data,
+  4: TENSOR_FIELD.int32Data,
+  5: TENSOR_FIELD.int32Data,
+  6: TENSOR_FIELD.int32Data,
+  9: TENSOR_FIELD.int32Data,
+  10: TENSOR_FIELD.int32Data,
+  16: TENSOR_FIELD.int32Data,
+  17: TENSOR_FIELD.int32Data,
+  18: TENSOR_FIELD.int32Data,
+  19: TENSOR_FIELD.int32Data,
+  20: TENSOR_FIELD.int32Data,
+  24: TENSOR_FIELD.int32Data,
+  7: TENSOR_FIELD.int64Data,
+  11: TENSOR_FIELD.doubleData,
+  15: TENSOR_FIELD.doubleData,
+  12: TENSOR_FIELD.uint64Data,
+  13: TENSOR_FIELD.uint64Data,
+};
+
+const fieldNames: Record<number, string> = {
+  [TENSOR_FIELD.floatData]: 'float_data',
+  [TENSOR_FIELD.int32Data]: 'int32_data',
+  [TENSOR_FIELD.stringData]: 'string_data',
+  [TENSOR_FIELD.int64Data]: 'int64_data',
+  [TENSOR_FIELD.doubleData]: 'double_data',
+  [TENSOR_FIELD.uint64Data]: 'uint64_data',
+};
+
+/**
+ * Typed fields as raw little-endian bytes. float_data and double_data already hold IEEE bytes (packed
+ * fixed32/fixed64); int32_data holds one element per varint, narrower types (int8, uint16, bool) as their
+ * value and float16/bfloat16/float8 as their bit pattern, so each keeps its low bytes; int64_data and
+ * uint64_data hold one varint per element.
+ */
+function decodeTypedField(tensor: TensorFields, field: number, parts: WireField[]): Uint8Array {
+  const { name, elemType } = tensor;
+  const typeName = elemTypeInfo(elemType).name;
+  const dtype = dtypeOfElemType(elemType);
+  if (!dtype || typedFieldOf[elemType] !== field) {
+    throw new ModsurgError(`initializer '${name}': ${fieldNames[field]} of a ${typeName} tensor cannot be decoded`);
+  }
+  const size = dtypeInfo(dtype).size;
+  const numel = numelOf(tensor.dims);
+  let bytes: Uint8Array;
+  if (field === TENSOR_FIELD.floatData || field === TENSOR_FIELD.doubleData) {
+    // packed (wire type 2) or one fixed-size value per field (wire types 5 and 1): the payload is the value
+    bytes = Buffer.concat(parts.map((p) => p.payload));
+  } else {
+    // packed, or one varint per field: either way the payload is varints
+    const values = parts.flatMap((p) => varints(p.payload));
+    const out = Buffer.alloc(values.length * size);
+    values.forEach((value, i) => {
+      const bits = dtype === 'bool' ? (value === 0n ? 0n : 1n) : BigInt.asUintN(size * 8, value);
+      for (let b = 0; b < size; b++) out[i * size + b] = Number((bits >> BigInt(8 * b)) & 0xffn);
+    });
+    bytes = out;
+  }
+  if (bytes.length !== numel * size) {
+    throw new ModsurgError(`initializer '${name}': ${fieldNames[field]} holds ${bytes.length / size} values for ${numel} ${typeName} elements`);
+  }
+  return bytes;
+}
+
+/**
+ * An initializer as a checkpoint tensor (contiguous, offset 0, one storage of its own). Element types
+ * torch has no dtype for (string, int4, uint4, float4, int2, uint2) are refused by name.
+ */
+export function initializerTensor(item: Initializer, options: ReadInitializerOptions = {}): Tensor {
+  const tensor = readTensorFields(item);
+  const dtype = dtypeOfElemType(tensor.elemType);
+  if (!dtype) {
+    throw new ModsurgError(`initializer '${tensor.name}': element type ${elemTypeInfo(tensor.elemType).name} has no PyTorch dtype to hold it`);
+  }
+  const bytes = initializerBytes(tensor, options);
+  const numel = numelOf(tensor.dims);
+  const size = dtypeInfo(dtype).size;
+  if (bytes.length !== numel * size) {
+    throw new ModsurgError(`initializer '${tensor.name}': holds ${bytes.length} bytes, but ${dtype}[${tensor.dims.join(', ')}] needs ${numel * size}`);
+  }
+  return {
+    dtype,
+    shape: tensor.dims,
+    stride: contiguousStride(tensor.dims),
+    storageOffset: 0,
+    storage: { key: tensor.name, dtype, numel, location: 'cpu', data: bytes.data },
+    requiresGrad: false,
+    parameter: false,
+  };
+}
+
+/** Every initializer of a graph as a tensor, in graph order; duplicate names are an error. */
+export function initializerTensors(initializers: readonly Initializer[], options: ReadInitializerOptions = {}): [string, Tensor][] {
+  const seen = new Set<string>();
+  return initializers.map((item) => {
+    const name = item.proto.name ?? '';
+    if (seen.has(name)) throw new ModsurgError(`two initializers are named '${name}'`);
+    seen.add(name);
+    return [name, initializerTensor(item, options)];
+  });
+}
+
+/** A tensor as an initializer: raw_data little-endian and contiguous, as exporters write it. */
+export function tensorToInitializer(name: string, tensor: Tensor): TensorProto {
+  const elemType = elemTypeOfDtype(tensor.dtype);
+  if (elemType === undefined) throw new ModsurgError(`tensor '${name}': ONNX has no element type for ${tensor.dtype}`);
+  return { dims: [...tensor.shape], data_type: elemType, name, raw_data: contiguousBytes(tensor) };
+}
+
+/** GraphProto.initializer: the field an initializer item's `raw` bytes are. */
+const GRAPH_INITIALIZER = 5;
+
+/** The initializer with its values in raw_data; its other fields (name, dims, doc_string, …) kept as they were. */
+export function initializerWithRawData(item: Initializer, bytes: Uint8Array): Initializer {
+  return withDataFields(item, [{ field: TENSOR_FIELD.rawData, bytes: lengthDelimited(TENSOR_FIELD.rawData, bytes) }]);
+}
+
+/** The initializer with its values in an external file (data_location EXTERNAL, location/offset/length). */
+export function initializerWithExternalData(item: Initializer, ref: Required<ExternalRef>): Initializer {
+  const entry = (key: string, value: string): Uint8Array[] =>
+    lengthDelimited(TENSOR_FIELD.externalData, Buffer.concat([...lengthDelimited(1, Buffer.from(key)), ...lengthDelimited(2, Buffer.from(value))]));
+  return withDataFields(item, [
+    { field: TENSOR_FIELD.externalData, bytes: entry('location', ref.location) },
+    { field: TENSOR_FIELD.externalData, bytes: entry('offset', String(ref.offset)) },
+    { field: TENSOR_FIELD.externalData, bytes: entry('length', String(ref.length)) },
+    { field: TENSOR_FIELD.dataLocation, bytes: [varintField(TENSOR_FIELD.dataLocation, EXTERNAL)] },
+  ]);
+}
+
+/**
+ * Replaces the data fields of a TensorProto at the wire level: every other field keeps its bytes and
+ * place, and the new ones go where a serializer puts them (by field number), so moving data out and back
+ * in gives the original bytes.
+ */
+function withDataFields(item: Initializer, added: { field: number; bytes: Uint8Array[] }[]): Initializer {
+  const kept = readFields(tensorPayload(item)).filter((f) => !DATA_FIELDS.has(f.field));
+  const parts: Uint8Array[] = [];
+  let next = 0;
+  for (const field of kept) {
+    while (next < added.length && added[next]!.field < field.field) parts.push(...added[next++]!.bytes);
+    parts.push(field.bytes);
+  }
+  while (next < added.length) parts.push(...added[next++]!.bytes);
+  const payload = Buffer.concat(parts);
+  const proto = onnxTypes.TensorProto.toObject(onnxTypes.TensorProto.decode(payload), { longs: Number, enums: Number, defaults: false, arrays: true }) as TensorProto;
+  return { proto, raw: Buffer.concat(lengthDelimited(GRAPH_INITIALIZER, payload)) };
+}
