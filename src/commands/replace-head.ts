@@ -1,0 +1,96 @@
+import { Flags } from '@oclif/core';
+import { ModsurgCommand } from '../cli/base-command.js';
+import { ModsurgError, withFile } from '../cli/errors.js';
+import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
+import { Progress } from '../cli/report.js';
+import { checkpointFormat, outputFormat, readCheckpoint, writeCheckpoint } from '../checkpoint/files.js';
+import type { PyValue } from '../checkpoint/pickle/value.js';
+import { sniff } from '../checkpoint/sniff.js';
+import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
+import { initSource, optimizerStatePaths, replaceHeadInStateDict, weightsSource, type HeadReplacement, type ParameterSource } from '../head/checkpoint-head.js';
+import { describeReplacement, describeSource, replacementJson } from '../head/report.js';
+import { classesHead, formatHeadSpec, parseHeadSpec } from '../head/spec.js';
+import { openInput, writeOutput } from '../io/files.js';
+
+export default class ReplaceHead extends ModsurgCommand {
+  static override summary = "Replace a model's classifier (the last Linear, or --at MODULE) by a new head, in a checkpoint.";
+  static override description = [
+    'What `model.fc = nn.Sequential(OrderedDict(...))` then `model.state_dict()` gives, on a file: the module\'s keys go, the head\'s keys (fc.fc1.weight, …) take their place, and _metadata records the new modules, so the result loads with load_state_dict(strict=True) into the model changed the same way. --classes N puts a plain nn.Linear(in_features, N) in place of the module itself (keys fc.weight, fc.bias).',
+    '',
+    "--head is a comma-separated list of [name=]Layer(args), with torch's argument names and defaults: Linear(in_features, out_features, bias=True), ReLU, LeakyReLU(negative_slope=0.01), GELU(approximate='none'|'tanh'), SiLU, Sigmoid, Tanh, Dropout(p=0.5), Softmax(dim), LogSoftmax(dim), Flatten(start_dim=1, end_dim=-1), Identity, BatchNorm1d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True), LayerNorm(normalized_shape, eps=1e-05, elementwise_affine=True). A `?` for a feature count takes it from the model; unnamed layers are named 0, 1, … by position.",
+    '',
+    'New parameters take the dtype of the module replaced. They come from --weights (keys fc1.weight … or fc.fc1.weight …; weight, bias for --classes), or get PyTorch\'s default initialisation (Linear: uniform ±1/√in_features; norms: ones and zeros), repeatable with --seed. Acts on every state dict in the file, or --key; everything else is written back unchanged.',
+  ].join('\n');
+  static override examples = [
+    "<%= config.bin %> replace-head resnet50.pth --classes 5 -o resnet50_5.pth",
+    "<%= config.bin %> replace-head resnet50.pth --at fc --head 'fc1=Linear(?,128),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(128,10),output=Softmax(dim=1)' -o new_head.pth",
+    "<%= config.bin %> replace-head model.safetensors --head 'Linear(?,256),GELU(),Linear(256,3)' --seed 7 -o model3.safetensors",
+    "<%= config.bin %> replace-head model.pth --at classifier --classes 2 --weights head.safetensors -o binary.pth",
+    "<%= config.bin %> replace-head training.ckpt --key model_state_dict --classes 100 -o cifar100.ckpt",
+  ];
+  static override args = { input: inputArg };
+  static override flags = {
+    output: outputFlag,
+    head: Flags.string({ description: "the new head: [name=]Layer(args),… e.g. 'fc1=Linear(?,128),relu1=ReLU(),fc2=Linear(128,10)'" }),
+    classes: Flags.integer({ description: 'replace the module by nn.Linear(in_features, N)' }),
+    at: Flags.string({ description: 'dot path of the module to replace (default: the last module with a 2-D weight, e.g. fc, classifier, head)' }),
+    weights: Flags.string({ description: 'values for the new parameters (torch or safetensors file)' }),
+    seed: Flags.integer({ description: 'seed for the default initialisation (default: random, and reported)' }),
+    key: keyFlag,
+    format: formatFlag,
+  };
+
+  async run(): Promise<void> {
+    const { args, flags } = await this.parse(ReplaceHead);
+    const reporter = this.reporter(flags, flags.output);
+    if ((flags.head === undefined) === (flags.classes === undefined)) throw new ModsurgError('say what the new head is with one of --head SPEC and --classes N');
+    if (flags.weights !== undefined && flags.seed !== undefined) throw new ModsurgError('--seed is for the default initialisation; with --weights the values come from the file');
+    const spec = flags.head !== undefined ? parseHeadSpec(flags.head) : classesHead(flags.classes!);
+    const source = openInput(args.input);
+    const weights = flags.weights !== undefined ? openInput(flags.weights) : undefined;
+    try {
+      if (sniff(source).kind === 'onnx') {
+        throw new ModsurgError('is an ONNX model; replace-head edits PyTorch checkpoints only (replace the head in the checkpoint, then export)', source.name);
+      }
+      const checkpoint = readCheckpoint(source);
+      if (isModuleObject(checkpoint.root)) {
+        reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
+      }
+      const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
+      const replacements: { path: string; replacement: HeadReplacement }[] = [];
+      let root: PyValue;
+      try {
+        ({ root } = editStateDicts(toPlainData(checkpoint.root), flags.key, (dict, location) => {
+          const replacement = replaceHeadInStateDict(dict, flags.at, spec, parameterSource);
+          replacements.push({ path: location.path.join('.'), replacement });
+          return replacement.dict;
+        }));
+      } catch (error) {
+        throw withFile(error, source.name);
+      }
+      for (const { path, replacement } of replacements) reporter.info(describeReplacement(path, replacement).join('\n'));
+      reporter.info(describeSource(parameterSource));
+      for (const path of optimizerStatePaths(root)) {
+        reporter.warn(`${path || 'the file'}: the optimizer state still describes the old head's parameters; start a new optimizer for the new head`);
+      }
+      const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
+      const progress = new Progress('writing', source.size);
+      await writeOutput(flags.output, (sink) =>
+        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n), origin: source.name }),
+      );
+      progress.finish();
+      reporter.json({
+        input: source.name,
+        output: flags.output,
+        format,
+        spec: spec.kind === 'sequential' ? formatHeadSpec(spec.layers) : null,
+        classes: spec.kind === 'single' ? spec.layer.outFeatures : null,
+        init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed },
+        stateDicts: replacements.map(({ path, replacement }) => replacementJson(path, replacement)),
+      });
+    } finally {
+      source.close();
+      weights?.close();
+    }
+  }
+}

@@ -1,0 +1,163 @@
+import { ModsurgError, withFile } from '../cli/errors.js';
+import type { DType } from '../checkpoint/dtype.js';
+import type { CastTarget } from '../checkpoint/numeric.js';
+import { dictGet, keyText, py, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';
+import { metadataOf, soleStateDict, stateDictTensors, toPlainData, withEntries } from '../checkpoint/state-dict.js';
+import { contiguousStride, numelOf, type Tensor } from '../checkpoint/tensor.js';
+import { findHeadModule, type HeadModule } from './find-module.js';
+import { layersOf, type HeadSpec, type ResolvedHead } from './layers.js';
+import { MODULE_VERSIONS, headParameters, parameterSlots, type HeadParameter } from './params.js';
+import { randomSeed } from './random.js';
+import { resolveHead } from './resolve.js';
+import { weightsRelativeTo } from './weights.js';
+
+/**
+ * Replacing a module of a state dict by a new head, the way `model.fc = nn.Sequential(...)` followed by
+ * `model.state_dict()` would: the module's keys go, the head's keys come at the same place, and
+ * `_metadata` records the new modules with their class versions.
+ */
+
+/** Where the head's values come from. */
+export type ParameterSource =
+  /** PyTorch's default initialisation from a seeded generator. */
+  | { readonly kind: 'init'; readonly seed: number }
+  /** A weights file's tensors, named relative to the head or under the module path. */
+  | { readonly kind: 'weights'; readonly file: string; readonly tensors: readonly (readonly [string, Tensor])[] };
+
+/** PyTorch's default initialisation from `seed`, or from a random seed (reported, so the run can be repeated). */
+export function initSource(seed: number | undefined): ParameterSource {
+  if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw new ModsurgError(`--seed must be a non-negative integer, not ${seed}`);
+  return { kind: 'init', seed: seed ?? randomSeed() };
+}
+
+/** The tensors of a `--weights` file (its one state dict) as a ParameterSource. */
+export function weightsSource(root: PyValue, file: string): ParameterSource {
+  try {
+    return { kind: 'weights', file, tensors: stateDictTensors(soleStateDict(toPlainData(root), undefined).dict) };
+  } catch (error) {
+    throw withFile(error, file);
+  }
+}
+
+export interface HeadReplacement {
+  readonly dict: PyDict;
+  readonly at: string;
+  readonly chosen: HeadModule['chosen'];
+  /** What was replaced, as torch would print it where the keys tell. */
+  readonly replaced: string;
+  readonly inFeatures: number;
+  readonly head: ResolvedHead;
+  readonly removed: string[];
+  readonly added: string[];
+  readonly parameters: HeadParameter[];
+}
+
+/** Replaces the module at `at` (default: the last Linear-looking one) of a state dict by the head. */
+export function replaceHeadInStateDict(dict: PyDict, at: string | undefined, spec: HeadSpec, source: ParameterSource): HeadReplacement {
+  const module = findHeadModule(dict, at);
+  const head = resolveHead(spec, module.inFeatures, module.inFeaturesFrom);
+  const dtype = headDtype(module);
+  const parameters = parametersFrom(head, dtype, module.at, source);
+  const { dict: result, removed, added } = spliceHead(dict, module.at, head, parameters);
+  return { dict: result, at: module.at, chosen: module.chosen, replaced: module.description, inFeatures: head.inFeatures, head, removed, added, parameters };
+}
+
+function parametersFrom(head: ResolvedHead, dtype: CastTarget, at: string, source: ParameterSource): HeadParameter[] {
+  if (source.kind === 'init') return headParameters(head, { dtype, seed: source.seed });
+  const names = parameterSlots(head).map((slot) => slot.name);
+  try {
+    return headParameters(head, { dtype, weights: weightsRelativeTo(source.tensors, at, names) });
+  } catch (error) {
+    throw withFile(error, source.file);
+  }
+}
+
+const CAST_TARGETS: readonly CastTarget[] = ['float16', 'bfloat16', 'float32', 'float64'];
+
+function isCastTarget(dtype: DType): dtype is CastTarget {
+  return (CAST_TARGETS as readonly DType[]).includes(dtype);
+}
+
+/** The new parameters' dtype: the replaced module's, which must be one modsurg can compute in. */
+function headDtype(module: HeadModule): CastTarget {
+  if (!isCastTarget(module.dtype)) {
+    throw new ModsurgError(`'${module.at}' holds ${module.dtype} weights; new head parameters can be float16, bfloat16, float32 or float64 only (convert the checkpoint with --dtype first)`);
+  }
+  return module.dtype;
+}
+
+/**
+ * The state dict with the keys under `at.` replaced by the head's parameters (at the place of the first
+ * key removed) and `_metadata` updated to the new modules (at the place of the old `at` entry).
+ */
+export function spliceHead(dict: PyDict, at: string, head: ResolvedHead, parameters: readonly HeadParameter[]): { dict: PyDict; removed: string[]; added: string[] } {
+  const isRemoved = (key: string): boolean => key === at || key.startsWith(`${at}.`);
+  const added = parameters.map((parameter): [PyValue, PyValue] => {
+    const key = `${at}.${parameter.name}`;
+    return [py.str(key), { kind: 'tensor', tensor: parameterTensor(parameter, key) }];
+  });
+  const removed: string[] = [];
+  const entries: [PyValue, PyValue][] = [];
+  for (const entry of dict.entries) {
+    const key = keyText(entry[0]);
+    if (entry[0].kind === 'str' && isRemoved(key)) {
+      if (removed.length === 0) entries.push(...added);
+      removed.push(key);
+    } else entries.push(entry);
+  }
+  if (removed.length === 0) entries.push(...added);
+  return { dict: withEntries(dict, entries, headMetadata(dict, at, head)), removed, added: added.map(([key]) => keyText(key)) };
+}
+
+/** `_metadata` with `at` and below replaced by the head's modules and their versions, or undefined when there is none. */
+function headMetadata(dict: PyDict, at: string, head: ResolvedHead): PyDict | undefined {
+  const metadata = metadataOf(dict);
+  if (!metadata) return undefined;
+  const version = (n: number): PyValue => py.dict([[py.str('version'), py.int(n)]]);
+  const fresh: [PyValue, PyValue][] =
+    head.kind === 'single'
+      ? [[py.str(at), version(MODULE_VERSIONS.Linear)]]
+      : [[py.str(at), version(MODULE_VERSIONS.Sequential)], ...layersOf(head).map((layer): [PyValue, PyValue] => [py.str(`${at}.${layer.name}`), version(MODULE_VERSIONS[layer.kind])])];
+  const entries: [PyValue, PyValue][] = [];
+  let placed = false;
+  for (const entry of metadata.entries) {
+    const key = entry[0];
+    if (key.kind === 'str' && (key.value === at || key.value.startsWith(`${at}.`))) {
+      if (!placed) entries.push(...fresh);
+      placed = true;
+    } else entries.push(entry);
+  }
+  if (!placed) entries.push(...fresh);
+  const result: PyDict = { kind: 'dict', ordered: metadata.ordered, entries };
+  if (metadata.attributes) result.attributes = metadata.attributes;
+  return result;
+}
+
+/** A new contiguous tensor holding a parameter's bytes, as `state_dict()` gives it (detached, no grad). */
+function parameterTensor(parameter: HeadParameter, key: string): Tensor {
+  return {
+    dtype: parameter.dtype,
+    shape: [...parameter.shape],
+    stride: contiguousStride(parameter.shape),
+    storageOffset: 0,
+    storage: { key, dtype: parameter.dtype, numel: numelOf(parameter.shape), location: 'cpu', data: { kind: 'bytes', bytes: parameter.bytes } },
+    requiresGrad: false,
+    parameter: false,
+  };
+}
+
+/** Key paths of optimizer states (`state` + `param_groups`) in a checkpoint: they still describe the old head. */
+export function optimizerStatePaths(root: PyValue): string[] {
+  const found: string[] = [];
+  const walk = (value: PyValue, path: string[]): void => {
+    if (value.kind === 'list' || value.kind === 'tuple') value.items.forEach((item, i) => walk(item, [...path, String(i)]));
+    if (value.kind !== 'dict') return;
+    if (dictGet(value, 'state') !== undefined && dictGet(value, 'param_groups') !== undefined) {
+      found.push(path.join('.'));
+      return;
+    }
+    for (const [k, v] of value.entries) walk(v, [...path, keyText(k)]);
+  };
+  walk(root, []);
+  return found;
+}
