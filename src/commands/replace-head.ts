@@ -7,17 +7,22 @@ import { checkpointFormat, outputFormat, readCheckpoint, writeCheckpoint } from 
 import type { PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
-import { initSource, optimizerStatePaths, replaceHeadInStateDict, weightsSource, type HeadReplacement, type ParameterSource } from '../head/checkpoint-head.js';
+import { optimizerStatePaths, replaceHeadInStateDict, type HeadReplacement } from '../head/checkpoint-head.js';
+import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { describeReplacement, describeSource, replacementJson } from '../head/report.js';
 import { classesHead, formatHeadSpec, parseHeadSpec } from '../head/spec.js';
+import { readOnnxFile, writeOnnxModel } from '../graph/files.js';
+import { describeOnnxReplacement, onnxReplacementJson, replaceHeadInOnnx } from '../graph/surgery/onnx-head.js';
 import { openInput, writeOutput } from '../io/files.js';
 
 export default class ReplaceHead extends ModsurgCommand {
-  static override summary = "Replace a model's classifier (the last Linear, or --at MODULE) by a new head, in a checkpoint.";
+  static override summary = "Replace a model's classifier (the last Linear, or --at MODULE) by a new head, in a checkpoint or an ONNX model.";
   static override description = [
     'What `model.fc = nn.Sequential(OrderedDict(...))` then `model.state_dict()` gives, on a file: the module\'s keys go, the head\'s keys (fc.fc1.weight, …) take their place, and _metadata records the new modules, so the result loads with load_state_dict(strict=True) into the model changed the same way. --classes N puts a plain nn.Linear(in_features, N) in place of the module itself (keys fc.weight, fc.bias).',
     '',
     "--head is a comma-separated list of [name=]Layer(args), with torch's argument names and defaults: Linear(in_features, out_features, bias=True), ReLU, LeakyReLU(negative_slope=0.01), GELU(approximate='none'|'tanh'), SiLU, Sigmoid, Tanh, Dropout(p=0.5), Softmax(dim), LogSoftmax(dim), Flatten(start_dim=1, end_dim=-1), Identity, BatchNorm1d(num_features, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True), LayerNorm(normalized_shape, eps=1e-05, elementwise_affine=True). A `?` for a feature count takes it from the model; unnamed layers are named 0, 1, … by position.",
+    '',
+    "In an ONNX model the module's nodes (found from the exporter's scopes: /fc/Gemm, the dynamo exporter's name_scopes metadata, or initializer names) are replaced by the head's, which read the same tensor and write the same one, so the graph output keeps its name; its declared shape becomes [batch, out_features]. New initializers are named like state-dict keys (fc.fc1.weight).",
     '',
     'New parameters take the dtype of the module replaced. They come from --weights (keys fc1.weight … or fc.fc1.weight …; weight, bias for --classes), or get PyTorch\'s default initialisation (Linear: uniform ±1/√in_features; norms: ones and zeros), repeatable with --seed. Acts on every state dict in the file, or --key; everything else is written back unchanged.',
   ].join('\n');
@@ -27,6 +32,7 @@ export default class ReplaceHead extends ModsurgCommand {
     "<%= config.bin %> replace-head model.safetensors --head 'Linear(?,256),GELU(),Linear(256,3)' --seed 7 -o model3.safetensors",
     "<%= config.bin %> replace-head model.pth --at classifier --classes 2 --weights head.safetensors -o binary.pth",
     "<%= config.bin %> replace-head training.ckpt --key model_state_dict --classes 100 -o cifar100.ckpt",
+    "<%= config.bin %> replace-head model.onnx --at fc --head 'fc1=Linear(?,128),relu1=ReLU(),fc2=Linear(128,10),output=Softmax(dim=1)' --weights head.safetensors -o new_head.onnx",
   ];
   static override args = { input: inputArg };
   static override flags = {
@@ -49,14 +55,25 @@ export default class ReplaceHead extends ModsurgCommand {
     const source = openInput(args.input);
     const weights = flags.weights !== undefined ? openInput(flags.weights) : undefined;
     try {
+      const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
       if (sniff(source).kind === 'onnx') {
-        throw new ModsurgError('is an ONNX model; replace-head edits PyTorch checkpoints only (replace the head in the checkpoint, then export)', source.name);
+        const model = readOnnxFile(source);
+        let edit: ReturnType<typeof replaceHeadInOnnx>;
+        try {
+          edit = replaceHeadInOnnx(model, flags.at, spec, parameterSource);
+        } catch (error) {
+          throw withFile(error, source.name);
+        }
+        await writeOutput(flags.output, (sink) => writeOnnxModel(edit.model, sink));
+        reporter.info(describeOnnxReplacement(edit));
+        reporter.info(describeSource(parameterSource));
+        reporter.json({ input: source.name, output: flags.output, format: 'onnx', ...onnxReplacementJson(edit), init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed } });
+        return;
       }
       const checkpoint = readCheckpoint(source);
       if (isModuleObject(checkpoint.root)) {
         reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
       }
-      const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
       const replacements: { path: string; replacement: HeadReplacement }[] = [];
       let root: PyValue;
       try {

@@ -1,43 +1,20 @@
-import { ModsurgError, withFile } from '../cli/errors.js';
+import { ModsurgError } from '../cli/errors.js';
 import type { DType } from '../checkpoint/dtype.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import { dictGet, keyText, py, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';
-import { metadataOf, soleStateDict, stateDictTensors, toPlainData, withEntries } from '../checkpoint/state-dict.js';
+import { metadataOf, withEntries } from '../checkpoint/state-dict.js';
 import { contiguousStride, numelOf, type Tensor } from '../checkpoint/tensor.js';
 import { findHeadModule, type HeadModule } from './find-module.js';
 import { layersOf, type HeadSpec, type ResolvedHead } from './layers.js';
-import { MODULE_VERSIONS, headParameters, parameterSlots, type HeadParameter } from './params.js';
-import { randomSeed } from './random.js';
+import { MODULE_VERSIONS, type HeadParameter } from './params.js';
 import { resolveHead } from './resolve.js';
-import { weightsRelativeTo } from './weights.js';
+import { headParametersFrom, type ParameterSource } from './source.js';
 
 /**
  * Replacing a module of a state dict by a new head, the way `model.fc = nn.Sequential(...)` followed by
  * `model.state_dict()` would: the module's keys go, the head's keys come at the same place, and
  * `_metadata` records the new modules with their class versions.
  */
-
-/** Where the head's values come from. */
-export type ParameterSource =
-  /** PyTorch's default initialisation from a seeded generator. */
-  | { readonly kind: 'init'; readonly seed: number }
-  /** A weights file's tensors, named relative to the head or under the module path. */
-  | { readonly kind: 'weights'; readonly file: string; readonly tensors: readonly (readonly [string, Tensor])[] };
-
-/** PyTorch's default initialisation from `seed`, or from a random seed (reported, so the run can be repeated). */
-export function initSource(seed: number | undefined): ParameterSource {
-  if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw new ModsurgError(`--seed must be a non-negative integer, not ${seed}`);
-  return { kind: 'init', seed: seed ?? randomSeed() };
-}
-
-/** The tensors of a `--weights` file (its one state dict) as a ParameterSource. */
-export function weightsSource(root: PyValue, file: string): ParameterSource {
-  try {
-    return { kind: 'weights', file, tensors: stateDictTensors(soleStateDict(toPlainData(root), undefined).dict) };
-  } catch (error) {
-    throw withFile(error, file);
-  }
-}
 
 export interface HeadReplacement {
   readonly dict: PyDict;
@@ -57,19 +34,9 @@ export function replaceHeadInStateDict(dict: PyDict, at: string | undefined, spe
   const module = findHeadModule(dict, at);
   const head = resolveHead(spec, module.inFeatures, module.inFeaturesFrom);
   const dtype = headDtype(module);
-  const parameters = parametersFrom(head, dtype, module.at, source);
+  const parameters = headParametersFrom(head, dtype, module.at, source);
   const { dict: result, removed, added } = spliceHead(dict, module.at, head, parameters);
   return { dict: result, at: module.at, chosen: module.chosen, replaced: module.description, inFeatures: head.inFeatures, head, removed, added, parameters };
-}
-
-function parametersFrom(head: ResolvedHead, dtype: CastTarget, at: string, source: ParameterSource): HeadParameter[] {
-  if (source.kind === 'init') return headParameters(head, { dtype, seed: source.seed });
-  const names = parameterSlots(head).map((slot) => slot.name);
-  try {
-    return headParameters(head, { dtype, weights: weightsRelativeTo(source.tensors, at, names) });
-  } catch (error) {
-    throw withFile(error, source.file);
-  }
 }
 
 const CAST_TARGETS: readonly CastTarget[] = ['float16', 'bfloat16', 'float32', 'float64'];

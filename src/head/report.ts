@@ -1,4 +1,5 @@
-import type { HeadReplacement, ParameterSource } from './checkpoint-head.js';
+import type { HeadReplacement } from './checkpoint-head.js';
+import type { ParameterSource } from './source.js';
 import { printHead } from './torch-repr.js';
 
 /** What replace-head tells the user about one state dict, as text lines. */

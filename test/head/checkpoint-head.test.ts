@@ -5,7 +5,8 @@ import { decode } from '../../src/checkpoint/numeric.js';
 import { keyText, py, type PyDict, type PyValue } from '../../src/checkpoint/pickle/value.js';
 import { metadataOf, stateDictTensors } from '../../src/checkpoint/state-dict.js';
 import { contiguousStride, numelOf, readStorage, type Tensor } from '../../src/checkpoint/tensor.js';
-import { optimizerStatePaths, replaceHeadInStateDict, weightsSource, type ParameterSource } from '../../src/head/checkpoint-head.js';
+import { optimizerStatePaths, replaceHeadInStateDict } from '../../src/head/checkpoint-head.js';
+import { weightsSource, type ParameterSource } from '../../src/head/source.js';
 import { findHeadModule } from '../../src/head/find-module.js';
 import { classesHead, parseHeadSpec } from '../../src/head/spec.js';
 

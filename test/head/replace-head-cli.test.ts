@@ -128,7 +128,7 @@ describe('modsurg replace-head', () => {
       `error: ${fixture('classes5_weights.safetensors')}: does not fit the head: missing fc1.weight, fc1.bias, fc2.weight, fc2.bias; not in the head: bias, weight (the head has fc1.weight, fc1.bias, fc2.weight, fc2.bias)`,
     );
     fails([fixture('resnet_sd.pth'), '--classes', '4', '--weights', fixture('classes5_weights.safetensors')], `error: ${fixture('classes5_weights.safetensors')}: weight is [5, 8], the head needs [4, 8]`);
-    fails([fixture('resnet.onnx'), '--classes', '3'], `error: ${fixture('resnet.onnx')}: is an ONNX model; replace-head edits PyTorch checkpoints only (replace the head in the checkpoint, then export)`);
+    fails([fixture('resnet.onnx'), '--classes', '3', '--at', 'head'], `error: ${fixture('resnet.onnx')}: no nodes of module 'head' in the graph (top-level modules: conv1, relu, layer1, layer2, avgpool, fc)`);
     fails([fixture('resnet_sd.pth'), '--classes', '3'], `error: ${out('x.onnx')}: cannot write a checkpoint as ONNX; export the model with torch.onnx.export`, out('x.onnx'));
   });
 });

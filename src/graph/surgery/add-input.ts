@@ -35,12 +35,16 @@ export function addInput(graph: Graph, request: AddInputRequest): { graph: Graph
   const headDtype = request.parameters[0]?.dtype ?? 'float32';
 
   // the old output either goes (with what only it needed) or stays under another name
-  let base: Graph = { ...graph, outputs: graph.outputs.filter((_, i) => i !== outputIndex) };
+  const others = graph.outputs.filter((_, i) => i !== outputIndex);
+  let base: Graph;
   let keptAs: string | undefined;
   if (request.keepOutput) {
     keptAs = uniqueName(tensorNames(graph), `${request.output}_original`);
     base = renameTensor(graph, request.output, keptAs);
-  } else base = cleanup(base);
+  } else {
+    // T stays needed while what only fed the old output goes (its names become free for the head)
+    base = { ...cleanup({ ...graph, outputs: [...others, { proto: { name: request.at } }] }), outputs: others };
+  }
 
   const used = tensorNames(base);
   used.add(request.name);
