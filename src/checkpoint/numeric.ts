@@ -101,33 +101,33 @@ function fp4ToNumber(nibble: number): number {
   return (nibble & 0x8 ? -1 : 1) * values[nibble & 0x7]!;
 }
 
-/** Rounds to the nearest integer, ties to even. */
-function roundHalfEven(x: number): number {
-  const floor = Math.floor(x);
-  const diff = x - floor;
-  if (diff > 0.5) return floor + 1;
-  if (diff < 0.5) return floor;
-  return floor % 2 === 0 ? floor : floor + 1;
-}
-
-/** float32 → float16 bits, round to nearest even, as torch's `.half()` (c10::Half from float). */
+/** float32 → float16 bits, round to nearest even, as torch's `.half()` (c10::Half from float) — on the
+ *  float32 bit pattern, since casting millions of values one Math.log2 at a time is slow. */
 export function numberToHalf(value: number): number {
-  const x = Math.fround(value);
-  if (Number.isNaN(x)) return 0x7e00;
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
-  const abs = Math.abs(x);
-  if (abs === Infinity) return sign | 0x7c00;
-  if (abs < 2 ** -14) return sign | roundHalfEven(abs / 2 ** -24); // subnormal (1024 rolls into the smallest normal)
-  let exponent = Math.floor(Math.log2(abs));
-  if (2 ** exponent > abs) exponent--;
-  if (2 ** (exponent + 1) <= abs) exponent++;
-  let mantissa = roundHalfEven(abs / 2 ** (exponent - 10));
-  if (mantissa === 2048) {
-    mantissa = 1024;
-    exponent++;
+  f32[0] = value;
+  const bits = u32[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  let mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | (mantissa !== 0 ? 0x7e00 : 0x7c00);
+  const e = exponent - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    // subnormal half (or zero): shift the full significand, then round the bits shifted out
+    if (e < -10) return sign;
+    mantissa |= 0x800000;
+    const shift = 14 - e;
+    let half = mantissa >>> shift;
+    const rest = mantissa & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rest > halfway || (rest === halfway && (half & 1) === 1)) half++;
+    return sign | half;
   }
-  if (exponent > 15) return sign | 0x7c00;
-  return sign | ((exponent + 15) << 10) | (mantissa - 1024);
+  let half = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  // a carry out of the mantissa moves into the exponent, up to infinity, as it should
+  if (rest > 0x1000 || (rest === 0x1000 && (half & 1) === 1)) half++;
+  return sign | half;
 }
 
 /** float32 → bfloat16 bits, round to nearest even, as c10::BFloat16 does. */

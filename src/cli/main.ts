@@ -35,9 +35,10 @@ export async function runCli(argv: string[], binUrl: string): Promise<void> {
 function errorLine(error: unknown): string {
   if (error instanceof ModsurgError) return error.line;
   if (error instanceof Error) {
-    // oclif's parse errors span several lines ("See more help with --help"): the first says what is wrong.
-    const first = error.message.split('\n').find((line) => line.trim() !== '') ?? error.message;
-    return first.replace(/^\s*(Error:\s*)?/, '').trim();
+    // oclif's parse errors span several lines ("See more help with --help"): the first that says what is
+    // wrong, after a "The following error occurred:" header where there is one, becomes the line.
+    const lines = error.message.split('\n').filter((line) => line.trim() !== '' && !/^The following errors? occurred:$/.test(line.trim()));
+    return (lines[0] ?? error.message).replace(/^\s*(Error:\s*)?/, '').trim();
   }
   return String(error);
 }
