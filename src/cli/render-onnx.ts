@@ -40,8 +40,9 @@ export function renderModuleTree(root: OnnxModuleNode, c: ChalkInstance, depth =
   const lines: string[] = [];
   const draw = (node: OnnxModuleNode, indent: string, label: string, level: number): void => {
     const ops = opsText(node.ops);
-    const kind = node.kind ?? (level === 0 ? 'model' : '');
     const weights = initializersText(node, c);
+    // the classic exporter names modules but not their classes: a container without one reads `Module(`
+    const kind = node.kind ?? (level === 0 ? 'Model' : node.children.length > 0 ? 'Module' : '');
     if (node.children.length === 0) {
       // a leaf without a class is described by its ops
       lines.push(`${indent}${label}${c.bold(kind)}${ops === '' ? '' : `${kind === '' ? '' : '  '}${ops}`}${weights}`);

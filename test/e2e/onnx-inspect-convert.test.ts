@@ -70,7 +70,7 @@ describe('inspect on ONNX models', () => {
     expect(stdout).toContain('  output  float32[batch, 2, 16, 16]');
     expect(stdout).toMatch(/^ops: Constant ×46, Unsqueeze ×16, /m);
     expect(stdout).toContain('parameters: 22 initializers, 4,210 parameters');
-    expect(stdout).toContain('    (up2): (…)  69 nodes, 440 params');
+    expect(stdout).toContain('    (up2): Module(…)  69 nodes, 440 params');
   });
 
   it('--json: format, header, io, ops, tensors, totals, modules', () => {
