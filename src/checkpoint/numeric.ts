@@ -130,6 +130,39 @@ export function numberToHalf(value: number): number {
   return sign | half;
 }
 
+/**
+ * double → float16 bits, round to nearest even straight from the double, as NumPy's `astype(float16)`
+ * does. numberToHalf rounds through float32 first, as torch does, and can round the other way where
+ * that first rounding lands a value on a tie: each is kept for the library its output must match.
+ */
+export function numberToHalfDirect(value: number): number {
+  if (Number.isNaN(value)) return 0x7e00;
+  const sign = value < 0 || Object.is(value, -0) ? 0x8000 : 0;
+  const magnitude = Math.abs(value);
+  // 65520 is halfway between the largest half (65504) and the next step (65536): it rounds to infinity.
+  if (magnitude >= 65520) return sign | 0x7c00;
+  if (magnitude < 2 ** -14) return sign | roundHalfEven(magnitude * 2 ** 24);
+  let exponent = Math.floor(Math.log2(magnitude));
+  if (2 ** exponent > magnitude) exponent -= 1;
+  if (2 ** (exponent + 1) <= magnitude) exponent += 1;
+  let mantissa = roundHalfEven((magnitude / 2 ** exponent - 1) * 1024);
+  if (mantissa === 1024) {
+    mantissa = 0;
+    exponent += 1;
+  }
+  if (exponent + 15 >= 0x1f) return sign | 0x7c00;
+  return sign | ((exponent + 15) << 10) | mantissa;
+}
+
+/** Rounds to the nearest integer, ties to even. Scaling by powers of two is exact, so the fraction compared is exact too. */
+function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const fraction = x - floor;
+  if (fraction > 0.5) return floor + 1;
+  if (fraction < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
 /** float32 → bfloat16 bits, round to nearest even, as c10::BFloat16 does. */
 export function numberToBfloat16(value: number): number {
   f32[0] = value;

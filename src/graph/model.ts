@@ -68,7 +68,8 @@ export function readOnnxModel(source: ByteSource, path: string | undefined): Onn
   };
 }
 
-function readGraph(bytes: Uint8Array): Graph {
+/** Decodes a GraphProto's payload (ModelProto.graph), keeping each item's bytes. */
+export function readGraph(bytes: Uint8Array): Graph {
   const fields = readFields(bytes);
   const of = (field: number) => fields.filter((f) => f.field === field && f.wireType === 2);
   const valueInfo = (f: WireField): ValueInfo => ({ proto: decode<ValueInfoProto>('ValueInfoProto', f.payload), raw: f.bytes });

@@ -2,8 +2,8 @@ import { ModsurgError } from '../cli/errors.js';
 import { dtypeInfo, type DType } from '../checkpoint/dtype.js';
 import { decode, encodeFloats, type CastTarget } from '../checkpoint/numeric.js';
 import { contiguousBytes, numelOf, type Tensor } from '../checkpoint/tensor.js';
+import { SeededRandom, randomSeed } from '../io/random.js';
 import { layersOf, qualify, type LayerKind, type ResolvedHead, type ResolvedLayer } from './layers.js';
-import { SeededRandom, randomSeed } from './random.js';
 
 /**
  * The parameters and buffers of a head as torch names and orders them in `state_dict()`, and their

@@ -4,9 +4,9 @@ import type { PyValue } from '../checkpoint/pickle/value.js';
 import { soleStateDict, stateDictTensors, toPlainData } from '../checkpoint/state-dict.js';
 import type { Tensor } from '../checkpoint/tensor.js';
 import { ModsurgError } from '../cli/errors.js';
+import { randomSeed } from '../io/random.js';
 import type { ResolvedHead } from './layers.js';
 import { headParameters, parameterSlots, type HeadParameter } from './params.js';
-import { randomSeed } from './random.js';
 import { weightsRelativeTo } from './weights.js';
 
 /** Where the head's values come from. */

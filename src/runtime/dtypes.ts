@@ -95,10 +95,6 @@ export function isElementType(name: string): name is ElementType {
   return (ELEMENT_TYPES as readonly string[]).includes(name);
 }
 
-export function elementCount(shape: readonly number[]): number {
-  return shape.reduce((n, d) => n * d, 1);
-}
-
 /**
  * Pairs a dtype with its array. The caller guarantees the array type matches (`ELEMENT_INFO[dtype]`
  * made it); the cast is the one place the union is assembled from parts.

@@ -1,8 +1,8 @@
 import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
 import { readTextInput } from '../io/files.js';
+import { SeededRandom } from '../io/random.js';
 import { describeTensor, type HostTensor } from './dtypes.js';
 import { tensorFromJson } from './json-tensor.js';
-import { Prng } from './prng.js';
 import type { DeclaredTensor, Dim } from './signature.js';
 import { readNpyFile, readNpzFile } from './tensor-files.js';
 import { defaultRange, filledTensor, rangeProblem, type FillKind, type ValueRange } from './values.js';
@@ -186,7 +186,7 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
     const range = options.ranges.byName.get(input.name) ?? options.ranges.all ?? defaultRange(input.dtype);
     const problem = fill === 'random' ? rangeProblem(input.dtype, range) : undefined;
     if (problem) throw new ModsurgError(`--range for input '${input.name}' (${input.dtype}): ${problem}`, modelPath);
-    const rng = Prng.forStream(options.seed, input.name);
+    const rng = SeededRandom.forStream(options.seed, input.name);
     const tensor = filledTensor(input.dtype, shape, fill, rng, range);
     const source = fill === 'random' ? `random [${range.low}, ${range.high}) seed ${options.seed}` : fill;
     inputs.push({ name: input.name, tensor, source });

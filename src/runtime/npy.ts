@@ -1,5 +1,6 @@
 import { FormatError } from '../cli/errors.js';
-import { ELEMENT_INFO, ELEMENT_TYPES, elementCount, makeTensor, tensorBytes, type ElementType, type HostTensor } from './dtypes.js';
+import { numelOf } from '../checkpoint/tensor.js';
+import { ELEMENT_INFO, ELEMENT_TYPES, makeTensor, tensorBytes, type ElementType, type HostTensor } from './dtypes.js';
 
 /**
  * NumPy's .npy format (versions 1.0, 2.0 and 3.0): a magic string, a Python-literal header dict
@@ -40,7 +41,7 @@ export function parseNpy(bytes: Uint8Array): HostTensor {
   }
   const { dtype, swap } = dtypeOf(descr);
   const info = ELEMENT_INFO[dtype];
-  const count = elementCount(shape);
+  const count = numelOf(shape);
   const byteLength = count * info.bytes;
   if (dataStart + byteLength > buffer.length) {
     throw new FormatError(`truncated .npy data: ${descr} ${formatShape(shape)} needs ${byteLength} bytes, the file has ${buffer.length - dataStart}`);

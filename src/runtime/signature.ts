@@ -1,8 +1,10 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ModsurgError } from '../cli/errors.js';
+import { elemTypeByName, elemTypeInfo } from '../graph/elem-type.js';
+import { tensorTypeOf, type ValueInfo } from '../graph/graph.js';
+import { readGraph } from '../graph/model.js';
+import { readFields } from '../graph/wire.js';
 import { isElementType, type ElementType } from './dtypes.js';
-import { onnxTypeName } from './onnx-types.js';
-import { readGraphSignature, type GraphSignature, type GraphValue } from './onnx-io-reader.js';
 import { readBinaryInput } from './tensor-files.js';
 
 /** A model's declared inputs and outputs: what must be fed, and what comes back. */
@@ -20,6 +22,58 @@ export interface DeclaredTensor {
 export interface ModelSignature {
   readonly inputs: readonly DeclaredTensor[];
   readonly outputs: readonly DeclaredTensor[];
+}
+
+/** A graph input or output as the model file declares it. */
+export interface GraphValue {
+  readonly name: string;
+  /** TensorProto.DataType number; undefined for values that are not tensors (sequences, maps). */
+  readonly elemType: number | undefined;
+  /** Dimensions: a size, a symbolic name, or '' for an unnamed unknown dimension. Undefined if no shape is declared. */
+  readonly shape: readonly (number | string)[] | undefined;
+}
+
+export interface GraphSignature {
+  /** Inputs the caller must feed (initializers listed as inputs, as IR < 4 models do, are left out). */
+  readonly inputs: readonly GraphValue[];
+  readonly outputs: readonly GraphValue[];
+}
+
+/**
+ * Reads the declared graph inputs and outputs of an ONNX model from the file. onnxruntime-node reports
+ * the same through `session.inputMetadata`, but it cannot load a model whose inputs it has no type
+ * for (bfloat16), and that is exactly when we need the names to explain why. A model without a graph
+ * has no inputs or outputs.
+ */
+export function readGraphSignature(model: Uint8Array): GraphSignature {
+  const graphField = readFields(model).findLast((f) => f.field === 7 && f.wireType === 2); // ModelProto.graph
+  if (graphField === undefined) return { inputs: [], outputs: [] };
+  const graph = readGraph(graphField.payload);
+  const initializers = new Set(graph.initializers.map((i) => i.proto.name ?? ''));
+  return { inputs: graph.inputs.map(graphValue).filter((input) => !initializers.has(input.name)), outputs: graph.outputs.map(graphValue) };
+}
+
+function graphValue(value: ValueInfo): GraphValue {
+  const type = tensorTypeOf(value.proto);
+  return { name: value.proto.name ?? '', elemType: type?.elemType, shape: type?.shape?.map((d) => d ?? '') };
+}
+
+/**
+ * A TensorProto.DataType's name in messages: elem-type.ts's name, except for the float8/float4 types,
+ * which keep onnx.proto's enum spelling (FLOAT8E4M3FN as `float8e4m3fn`, not torch's `float8_e4m3fn`).
+ */
+const ONNX_SPELLING: Readonly<Record<number, string>> = {
+  17: 'float8e4m3fn',
+  18: 'float8e4m3fnuz',
+  19: 'float8e5m2',
+  20: 'float8e5m2fnuz',
+  23: 'float4e2m1',
+  24: 'float8e8m0',
+};
+
+export function onnxTypeName(code: number): string {
+  const name = elemTypeInfo(code).name;
+  return ONNX_SPELLING[code] ?? (elemTypeByName(name)?.code === code ? name : `data type ${code}`);
 }
 
 /**

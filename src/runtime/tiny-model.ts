@@ -1,6 +1,7 @@
-import { ONNX_TYPE_OF } from './onnx-types.js';
+import { elemTypeByName } from '../graph/elem-type.js';
+import type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from '../graph/graph.js';
+import { onnxTypes } from '../graph/onnx-schema.js';
 import type { ElementType } from './dtypes.js';
-import { WireWriter } from './protowire.js';
 
 /**
  * Encodes a small ONNX model in memory: graph inputs/outputs, nodes with int/float attributes, and
@@ -44,18 +45,21 @@ export interface TinyModel {
 }
 
 export function encodeTinyModel(model: TinyModel): Uint8Array {
-  const graph = new WireWriter();
-  model.nodes.forEach((node, i) => graph.message(1, encodeNode(node, i)));
-  graph.string(2, 'modsurg_tiny');
-  for (const init of model.initializers ?? []) graph.message(5, encodeInitializer(init));
-  for (const input of model.inputs) graph.message(11, encodeValueInfo(input));
-  for (const output of model.outputs) graph.message(12, encodeValueInfo(output));
-  return new WireWriter()
-    .varint(1, 8) // ir_version 8: accepted by every onnxruntime since 1.10
-    .string(2, 'modsurg')
-    .message(7, graph)
-    .message(8, new WireWriter().string(1, '').varint(2, model.opset ?? 17))
-    .finish();
+  const graph = {
+    node: model.nodes.map(nodeProto),
+    name: 'modsurg_tiny',
+    initializer: (model.initializers ?? []).map(initializerProto),
+    input: model.inputs.map(valueInfo),
+    output: model.outputs.map(valueInfo),
+  };
+  return onnxTypes.ModelProto.encode(
+    onnxTypes.ModelProto.fromObject({
+      ir_version: 8, // accepted by every onnxruntime since 1.10
+      producer_name: 'modsurg',
+      graph,
+      opset_import: [{ domain: '', version: model.opset ?? 17 }],
+    }),
+  ).finish();
 }
 
 /** The model `doctor` loads on each provider: y = x + x for a float32 [1, 4] input. */
@@ -68,44 +72,28 @@ export function providerProbeModel(): Uint8Array {
 }
 
 function elemTypeCode(dtype: ElementType | number): number {
-  return typeof dtype === 'number' ? dtype : ONNX_TYPE_OF[dtype];
+  return typeof dtype === 'number' ? dtype : elemTypeByName(dtype)!.code;
 }
 
-function encodeValueInfo(value: TinyValue): WireWriter {
-  const shape = new WireWriter();
-  for (const dim of value.shape) {
-    shape.message(1, typeof dim === 'number' ? new WireWriter().varint(1, dim) : new WireWriter().string(2, dim));
-  }
-  const tensorType = new WireWriter().varint(1, elemTypeCode(value.dtype)).message(2, shape);
-  return new WireWriter().string(1, value.name).message(2, new WireWriter().message(1, tensorType));
+function valueInfo(value: TinyValue): ValueInfoProto {
+  const dim = value.shape.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d }));
+  return { name: value.name, type: { tensor_type: { elem_type: elemTypeCode(value.dtype), shape: { dim } } } };
 }
 
-function encodeNode(node: TinyNode, index: number): WireWriter {
-  const out = new WireWriter();
-  for (const input of node.inputs) out.string(1, input);
-  for (const output of node.outputs) out.string(2, output);
-  out.string(3, node.name ?? `${node.op}_${index}`);
-  out.string(4, node.op);
-  for (const [name, attribute] of Object.entries(node.attributes ?? {})) {
-    const a = new WireWriter().string(1, name);
-    // AttributeProto: f = 2, i = 3, ints = 8, type = 20 (FLOAT 1, INT 2, INTS 7)
-    if (attribute.kind === 'float') a.float(2, attribute.value).varint(20, 1);
-    else if (attribute.kind === 'int') a.varint(3, attribute.value).varint(20, 2);
-    else {
-      for (const v of attribute.values) a.varint(8, v);
-      a.varint(20, 7);
-    }
-    out.message(5, a);
-  }
-  return out;
+const ATTRIBUTE_TYPE = { float: 1, int: 2, ints: 7 } as const; // AttributeProto.AttributeType
+
+function nodeProto(node: TinyNode, index: number): NodeProto {
+  const attribute = Object.entries(node.attributes ?? {}).map(([name, a]): AttributeProto => {
+    const value = a.kind === 'float' ? { f: a.value } : a.kind === 'int' ? { i: a.value } : { ints: [...a.values] };
+    return { name, ...value, type: ATTRIBUTE_TYPE[a.kind] };
+  });
+  return { input: [...node.inputs], output: [...node.outputs], name: node.name ?? `${node.op}_${index}`, op_type: node.op, attribute };
 }
 
-function encodeInitializer(init: TinyInitializer): WireWriter {
+function initializerProto(init: TinyInitializer): TensorProto {
   const raw =
     init.dtype === 'float32'
       ? new Uint8Array(Float32Array.from(init.values).buffer)
       : new Uint8Array(BigInt64Array.from(init.values.map((v) => BigInt(v))).buffer);
-  const out = new WireWriter();
-  for (const d of init.dims) out.varint(1, d);
-  return out.varint(2, ONNX_TYPE_OF[init.dtype]).string(8, init.name).bytes(9, raw);
+  return { dims: [...init.dims], data_type: elemTypeByName(init.dtype)!.code, name: init.name, raw_data: raw };
 }

@@ -1,6 +1,7 @@
-import { ELEMENT_INFO, elementCount, makeTensor, type ElementType, type HostTensor } from './dtypes.js';
-import { floatToHalf, halfToFloat } from './float16.js';
-import { Prng } from './prng.js';
+import { halfToNumber, numberToHalfDirect } from '../checkpoint/numeric.js';
+import { numelOf } from '../checkpoint/tensor.js';
+import type { SeededRandom } from '../io/random.js';
+import { ELEMENT_INFO, makeTensor, type ElementType, type HostTensor } from './dtypes.js';
 
 /** Moving between tensors of any element type and plain numbers: for statistics, comparison and filling. */
 
@@ -11,7 +12,7 @@ export function toFloat64(tensor: HostTensor): Float64Array {
       return tensor.data;
     case 'float16': {
       const out = new Float64Array(tensor.data.length);
-      for (let i = 0; i < out.length; i++) out[i] = halfToFloat(tensor.data[i]!);
+      for (let i = 0; i < out.length; i++) out[i] = halfToNumber(tensor.data[i]!);
       return out;
     }
     case 'int64':
@@ -31,7 +32,7 @@ export function toFloat64(tensor: HostTensor): Float64Array {
  */
 export function fromNumbers(dtype: ElementType, shape: readonly number[], values: ArrayLike<number>, describe: (index: number) => string): HostTensor {
   const info = ELEMENT_INFO[dtype];
-  const count = elementCount(shape);
+  const count = numelOf(shape);
   if (values.length !== count) throw new RangeError(`expected ${count} values, got ${values.length}`);
   const check = (i: number): number => {
     const v = values[i]!;
@@ -44,7 +45,7 @@ export function fromNumbers(dtype: ElementType, shape: readonly number[], values
   switch (dtype) {
     case 'float16': {
       const data = new Uint16Array(count);
-      for (let i = 0; i < count; i++) data[i] = floatToHalf(values[i]!);
+      for (let i = 0; i < count; i++) data[i] = numberToHalfDirect(values[i]!);
       return makeTensor('float16', shape, data);
     }
     case 'int64': {
@@ -82,14 +83,14 @@ export function defaultRange(dtype: ElementType): ValueRange {
 }
 
 /** A tensor of zeros, ones or seeded random values. Random integers are drawn from [low, high). */
-export function filledTensor(dtype: ElementType, shape: readonly number[], fill: FillKind, rng: Prng, range: ValueRange): HostTensor {
-  const count = elementCount(shape);
+export function filledTensor(dtype: ElementType, shape: readonly number[], fill: FillKind, rng: SeededRandom, range: ValueRange): HostTensor {
+  const count = numelOf(shape);
   const values = new Float64Array(count);
   if (fill === 'ones') values.fill(1);
   if (fill === 'random') {
     const integral = ELEMENT_INFO[dtype].kind !== 'float';
     for (let i = 0; i < count; i++) {
-      values[i] = integral ? rng.nextInt(range.low, range.high) : range.low + rng.nextFloat() * (range.high - range.low);
+      values[i] = integral ? rng.integer(range.low, range.high) : rng.uniform(range.low, range.high);
     }
   }
   return fromNumbers(dtype, shape, values, (i) => `element ${i}`);

@@ -4,7 +4,7 @@ import { decode, encodeFloats, type CastTarget } from '../../src/checkpoint/nume
 import { contiguousBytes, contiguousStride, numelOf, type Tensor } from '../../src/checkpoint/tensor.js';
 import type { LayerKind, ResolvedHead } from '../../src/head/layers.js';
 import { MODULE_VERSIONS, headParameters, parameterSlots, type HeadParameter } from '../../src/head/params.js';
-import { SeededRandom } from '../../src/head/random.js';
+import { SeededRandom } from '../../src/io/random.js';
 import { resolveHead } from '../../src/head/resolve.js';
 import { classesHead, parseHeadSpec } from '../../src/head/spec.js';
 import { pythonFloat } from '../../src/head/values.js';

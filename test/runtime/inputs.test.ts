@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SeededRandom } from '../../src/io/random.js';
 import { makeTensor } from '../../src/runtime/dtypes.js';
 import { tensorFromJson } from '../../src/runtime/json-tensor.js';
 import { encodeNpy } from '../../src/runtime/npy.js';
 import { parseDims, parseInputSpec, parseRanges, resolveInputs, type InputOptions } from '../../src/runtime/inputs.js';
-import { Prng } from '../../src/runtime/prng.js';
 import type { DeclaredTensor } from '../../src/runtime/signature.js';
 import { scratch } from './helpers.js';
 
@@ -143,14 +143,22 @@ describe('resolveInputs', () => {
   });
 });
 
-describe('Prng', () => {
+describe('SeededRandom streams', () => {
   it('repeats for the same seed and stream, and stays in range', () => {
-    const a = Prng.forStream(7, 'x');
-    const b = Prng.forStream(7, 'x');
+    const a = SeededRandom.forStream(7, 'x');
+    const b = SeededRandom.forStream(7, 'x');
     const draws = Array.from({ length: 1000 }, () => a.nextFloat());
     expect(draws).toEqual(Array.from({ length: 1000 }, () => b.nextFloat()));
     expect(draws.every((v) => v >= 0 && v < 1)).toBe(true);
-    const ints = Array.from({ length: 1000 }, () => a.nextInt(-3, 3));
+    const ints = Array.from({ length: 1000 }, () => a.integer(-3, 3));
     expect(new Set(ints)).toEqual(new Set([-3, -2, -1, 0, 1, 2]));
+  });
+
+  it('gives other streams for other names and seeds, negative and large seeds included', () => {
+    const first = (seed: number, name: string): number => SeededRandom.forStream(seed, name).nextUint32();
+    expect(first(7, 'y')).not.toBe(first(7, 'x'));
+    expect(first(8, 'x')).not.toBe(first(7, 'x'));
+    expect(() => SeededRandom.forStream(-5, 'x')).not.toThrow();
+    expect(() => SeededRandom.forStream(2 ** 40, 'x')).not.toThrow();
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseInputSpec } from '../../src/runtime/inputs.js';
-import { readGraphSignature } from '../../src/runtime/onnx-io-reader.js';
+import { readGraphSignature } from '../../src/runtime/signature.js';
 import { nodesOffProvider, placementFromProfile } from '../../src/runtime/placement.js';
 import { cudaMajorFor, diagnoseProvider, parseProviderChoice } from '../../src/runtime/providers.js';
 import { runModel } from '../../src/runtime/run-model.js';

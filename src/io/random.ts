@@ -2,7 +2,8 @@ import { randomInt } from 'node:crypto';
 
 /**
  * xoshiro128** (Blackman & Vigna), its 128-bit state filled by splitmix64 from the seed: the same
- * seed gives the same numbers on every machine, and nearby seeds give unrelated streams.
+ * seed gives the same numbers on every machine, and nearby seeds give unrelated streams. It draws
+ * replace-head's default initialisation and `run`'s random inputs.
  */
 export class SeededRandom {
   private readonly s: Uint32Array;
@@ -20,6 +21,15 @@ export class SeededRandom {
       this.s[i] = Number(z & 0xffffffffn);
       this.s[i + 1] = Number(z >> 32n);
     }
+  }
+
+  /**
+   * The generator for one named stream of a seed (one model input): each name has its own stream, so
+   * adding or reordering names does not change the numbers the others get. Any integer seed will do
+   * (it is mixed into the name's hash modulo 2^32).
+   */
+  static forStream(seed: number, name: string): SeededRandom {
+    return new SeededRandom(hashString(name, seed));
   }
 
   /** A uniform 32-bit unsigned integer. */
@@ -47,9 +57,24 @@ export class SeededRandom {
   uniform(low: number, high: number): number {
     return low + (high - low) * this.nextFloat();
   }
+
+  /** A uniform integer in [low, high) (whole-number bounds). */
+  integer(low: number, high: number): number {
+    return low + Math.floor(this.nextFloat() * (high - low));
+  }
 }
 
 const MASK64 = (1n << 64n) - 1n;
+
+/** FNV-1a over the UTF-16 code units, mixed with the seed: a 32-bit unsigned integer. */
+function hashString(text: string, seed: number): number {
+  let hash = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
