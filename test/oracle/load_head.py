@@ -27,66 +27,13 @@ Prints {"ok": true, "num_keys": N, ...}; a failing load or layout is exit 1.
 """
 
 import argparse
-import ast
-import re
-from collections import OrderedDict
 
 import _common as C
 from _common import torch
 from load_strict import build
+from models import build_head  # fixtures/ is on sys.path (_common): one spec parser for fixtures and checks
 
 nn = torch.nn
-
-LAYERS = ("Linear", "ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Dropout", "Softmax", "LogSoftmax",
-          "Flatten", "Identity", "BatchNorm1d", "LayerNorm")
-
-
-def split_top(spec):
-    """'a=X(1,2),b=Y' -> ['a=X(1,2)', 'b=Y'] (commas outside brackets and quotes)."""
-    parts, depth, quote, cur = [], 0, None, ""
-    for ch in spec:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        cur += ch
-    parts.append(cur)
-    return [p.strip() for p in parts]
-
-
-def outside_quotes(text, old, new):
-    out, quote = "", None
-    for ch in text:
-        if quote:
-            quote = None if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == old:
-            ch = new
-        out += ch
-    return out
-
-
-def build_head(spec, in_features):
-    layers = OrderedDict()
-    for i, item in enumerate(split_top(spec)):
-        m = re.fullmatch(r"(?:(\w+)\s*=\s*)?([A-Za-z]\w*)\s*(?:\((.*)\))?", item, re.S)
-        if not m or m.group(2) not in LAYERS:
-            raise C.Usage("bad head spec item %r" % item)
-        call = ast.parse("f(%s)" % outside_quotes(m.group(3) or "", "?", str(in_features)), mode="eval").body
-        args = [ast.literal_eval(a) for a in call.args]
-        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
-        layers[m.group(1) if m.group(1) is not None else str(i)] = getattr(nn, m.group(2))(*args, **kwargs)
-    return nn.Sequential(layers)
-
 
 def replace(model, path, make):
     parent, parts = model, path.split(".")
