@@ -30,7 +30,7 @@ import argparse
 
 import _common as C
 from _common import torch
-from load_strict import build
+from load_strict import build, forward_check, load_into
 from models import build_head  # fixtures/ is on sys.path (_common): one spec parser for fixtures and checks
 
 nn = torch.nn
@@ -70,18 +70,7 @@ def run(argv):
         replace(model, at, lambda n: build_head(a.head, n))
     else:
         replace(model, at, lambda n: nn.Linear(n, a.classes))
-    try:
-        obj = torch.load(a.out, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise C.Mismatch("OUT failed torch.load(weights_only=True): " + C.load_error_line(e))
-    try:
-        sd = C.descend(obj, a.key) if a.key else obj
-    except KeyError as e:
-        raise C.Mismatch("OUT: %s" % e.args[0])
-    try:
-        model.load_state_dict(sd, strict=True)
-    except Exception as e:  # noqa: BLE001
-        raise C.Mismatch("load_state_dict(strict=True) failed: %s" % " ".join(str(e).split())[:1500])
+    sd = load_into(model, a.out, a.key)
 
     res = {"ok": True, "model": a.model, "at": at, "num_keys": len(sd), "head": str(C.descend(model, at)),
            "dtypes": sorted({C.dtype_name(v.dtype) for v in sd.values() if isinstance(v, torch.Tensor)})}
@@ -95,23 +84,7 @@ def run(argv):
             diffs.append("_metadata differs: %s != %s" % (list(meta.items())[-10:], list(own._metadata.items())[-10:]))
         if meta is not None and list(meta.keys()) != list(own._metadata.keys()):
             diffs.append("_metadata order differs: %s != %s" % (list(meta.keys())[-10:], list(own._metadata.keys())[-10:]))
-    if a.forward:
-        import numpy as np
-        x = torch.from_numpy(np.load(a.forward))
-        model.float().eval()
-        with torch.no_grad():
-            y = model(x)
-        res["output_shape"] = list(y.shape)
-        res["output_sha256"] = C.sha256_tensor(y)
-        if a.expect:
-            ref = torch.from_numpy(np.load(a.expect))
-            if tuple(ref.shape) != tuple(y.shape):
-                diffs.append("forward output shape %s != expected %s" % (list(y.shape), list(ref.shape)))
-            else:
-                d = float((y.double() - ref.double()).abs().max()) if y.numel() else 0.0
-                res["max_abs_diff"] = d
-                if not d <= a.atol:
-                    diffs.append("forward output max |diff| %.3g > atol %.3g" % (d, a.atol))
+    diffs += forward_check(model, res, a.forward, a.expect, a.atol)
     if diffs:
         res["ok"] = False
         res["diffs"] = diffs

@@ -82,6 +82,45 @@ def apply_head(model, spec):
         setattr(parent, parts[-1], nn.Linear(int(v[0]), int(v[1]), bias=bias))
 
 
+def load_into(model, out, key):
+    """torch.load(OUT, weights_only=True), descend to KEY, load_state_dict(strict=True); the state dict."""
+    try:
+        obj = torch.load(out, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise C.Mismatch("OUT failed torch.load(weights_only=True): " + C.load_error_line(e))
+    try:
+        sd = C.descend(obj, key) if key else obj
+    except KeyError as e:
+        raise C.Mismatch("OUT: %s" % e.args[0])
+    try:
+        model.load_state_dict(sd, strict=True)
+    except Exception as e:  # noqa: BLE001
+        raise C.Mismatch("load_state_dict(strict=True) failed: %s" % " ".join(str(e).split())[:1500])
+    return sd
+
+
+def forward_check(model, res, forward, expect, atol):
+    """Runs the loaded model (eval, float32) on FORWARD.npy, records the output in res, and returns the
+    differences from EXPECT.npy (beyond atol)."""
+    if not forward:
+        return []
+    import numpy as np
+    x = torch.from_numpy(np.load(forward))
+    model.float().eval()
+    with torch.no_grad():
+        y = model(x)
+    res["output_shape"] = list(y.shape)
+    res["output_sha256"] = C.sha256_tensor(y)
+    if not expect:
+        return []
+    ref = torch.from_numpy(np.load(expect))
+    if tuple(ref.shape) != tuple(y.shape):
+        return ["forward output shape %s != expected %s" % (list(y.shape), list(ref.shape))]
+    d = float((y.double() - ref.double()).abs().max()) if y.numel() else 0.0
+    res["max_abs_diff"] = d
+    return [] if d <= atol else ["forward output max |diff| %.3g > atol %.3g" % (d, atol)]
+
+
 def run(argv):
     ap = argparse.ArgumentParser(prog="load_strict.py")
     ap.add_argument("out")
@@ -98,38 +137,13 @@ def run(argv):
     model = build(a.model, a)
     if a.head:
         apply_head(model, a.head)
-    try:
-        obj = torch.load(a.out, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise C.Mismatch("OUT failed torch.load(weights_only=True): " + C.load_error_line(e))
-    try:
-        sd = C.descend(obj, a.key) if a.key else obj
-    except KeyError as e:
-        raise C.Mismatch("OUT: %s" % e.args[0])
-    try:
-        model.load_state_dict(sd, strict=True)
-    except Exception as e:  # noqa: BLE001
-        raise C.Mismatch("load_state_dict(strict=True) failed: %s" % " ".join(str(e).split())[:1500])
+    sd = load_into(model, a.out, a.key)
     res = {"ok": True, "model": a.model, "num_keys": len(sd),
            "dtypes": sorted({C.dtype_name(v.dtype) for v in sd.values() if isinstance(v, torch.Tensor)})}
-    if a.forward:
-        import numpy as np
-        x = torch.from_numpy(np.load(a.forward))
-        model.float().eval()
-        with torch.no_grad():
-            y = model(x)
-        res["output_shape"] = list(y.shape)
-        res["output_sha256"] = C.sha256_tensor(y)
-        if a.expect:
-            ref = torch.from_numpy(np.load(a.expect))
-            if tuple(ref.shape) != tuple(y.shape):
-                raise C.Mismatch("forward output shape %s != expected %s" % (list(y.shape), list(ref.shape)),
-                                 output_shape=list(y.shape))
-            d = float((y.double() - ref.double()).abs().max()) if y.numel() else 0.0
-            res["max_abs_diff"] = d
-            if not d <= a.atol:
-                res["ok"] = False
-                res["diffs"] = ["forward output max |diff| %.3g > atol %.3g" % (d, a.atol)]
+    diffs = forward_check(model, res, a.forward, a.expect, a.atol)
+    if diffs:
+        res["ok"] = False
+        res["diffs"] = diffs
     return res
 
 
