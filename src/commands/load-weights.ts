@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError, withFile } from '../cli/errors.js';
 import { inputArg, outputFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { soleStateDict, stateDictTensors, toPlainData } from '../checkpoint/state-dict.js';
@@ -34,7 +34,13 @@ export default class LoadWeights extends ModsurgCommand {
       const model = readOnnxFile(modelSource);
       const checkpoint = readCheckpoint(weightsSource);
       const tensors = stateDictTensors(soleStateDict(toPlainData(checkpoint.root), flags.key).dict);
-      const { graph, report } = loadWeights(model.graph, tensors);
+      let loaded: ReturnType<typeof loadWeights>;
+      try {
+        loaded = loadWeights(model.graph, tensors);
+      } catch (error) {
+        throw withFile(error, args.input);
+      }
+      const { graph, report } = loaded;
       reporter.info(`${report.matched.length} of ${tensors.length} checkpoint tensors loaded into ${args.input}`);
       for (const { key, sameAs } of report.tied) reporter.info(`${key} is tied to ${sameAs} (one initializer holds both)`);
       if (report.skipped.length > 0) reporter.info(`skipped ${report.skipped.length} training-only counters (num_batches_tracked)`);

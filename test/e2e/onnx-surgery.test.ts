@@ -111,6 +111,14 @@ describe('ONNX surgery errors', () => {
     expect(result.stderr).toMatch(/error: .*resnet_dp\.pth: 52 checkpoint keys match no initializer \(they start with 'module\.': try modsurg strip-prefix first\)/);
   });
 
+  it('load-weights refuses a model whose BatchNorm was folded into the convolutions', () => {
+    for (const model of ['resnet.onnx', 'resnet_dynamo.onnx']) {
+      const result = modsurg(['load-weights', fixture(model), '--weights', fixture('resnet_finetuned_sd.pth'), '-o', out('x.onnx')]);
+      expect(result.status, model).toBe(2);
+      expect(result.stderr).toMatch(/the exporter folded BatchNorm into the convolutions/);
+    }
+  });
+
   it('load-weights refuses a shape that does not fit', () => {
     const result = modsurg(['load-weights', fixture('resnet_unfolded.onnx'), '--weights', fixture('resnet_classes5_sd.pth'), '-o', out('x.onnx')]);
     expect(result.status).toBe(2);

@@ -70,6 +70,14 @@ export function loadWeights(graph: Graph, tensors: readonly [string, Tensor][]):
     tied.push({ key, sameAs });
     unusedKeys.splice(unusedKeys.indexOf(key), 1);
   }
+  // running statistics with nowhere to go and no BatchNormalization node: the exporter folded BatchNorm
+  // into the convolutions, whose weights keep their names but hold folded values
+  const missingStats = unusedKeys.filter((key) => key.endsWith('.running_mean'));
+  if (missingStats.length > 0 && !graph.nodes.some((n) => n.proto.op_type === 'BatchNormalization')) {
+    throw new ModsurgError(
+      `the model has no BatchNormalization nodes for ${missingStats[0]!.replace(/\.running_mean$/, '')} and ${missingStats.length - 1} more: the exporter folded BatchNorm into the convolutions, so their weights hold folded values and loading the checkpoint into them would be wrong; export with do_constant_folding=False (classic) and load into that`,
+    );
+  }
   const untouched = graph.initializers.map((i) => i.proto.name ?? '').filter((name) => !replaced.has(name));
   return {
     graph: { ...graph, initializers: graph.initializers.map((i) => replaced.get(i.proto.name ?? '') ?? i) },
