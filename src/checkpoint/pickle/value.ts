@@ -85,10 +85,6 @@ export const py = {
   global: (module: string, name: string): PyGlobal => ({ kind: 'global', module, name }),
 };
 
-export function isGlobal(value: PyValue, module: string, name: string): boolean {
-  return value.kind === 'global' && value.module === module && value.name === name;
-}
-
 export function qualifiedName(value: PyGlobal): string {
   return `${value.module}.${value.name}`;
 }
