@@ -33,6 +33,11 @@ export class FormatError extends ModsurgError {
   override name = 'FormatError';
 }
 
+/** The reader of our stdout went away (`modsurg … -o - | head -c 10`): nothing to tell anyone. */
+export class BrokenPipeError extends ModsurgError {
+  override name = 'BrokenPipeError';
+}
+
 /** Adds the file name to an error thrown by code that only saw bytes. */
 export function withFile(error: unknown, file: string): unknown {
   if (error instanceof ModsurgError && error.file === undefined) {

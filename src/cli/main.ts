@@ -1,5 +1,5 @@
 import { Errors, flush, run } from '@oclif/core';
-import { ExitCode, ModsurgError } from './errors.js';
+import { BrokenPipeError, ExitCode, ModsurgError } from './errors.js';
 import { colourFor } from './report.js';
 
 /** Exit code a command asked for without failing (diff found differences: 1). */
@@ -25,6 +25,11 @@ export async function runCli(argv: string[], binUrl: string): Promise<void> {
     }
     // oclif signals a normal exit (after --help / --version) with an ExitError of code 0.
     if (error instanceof Errors.ExitError && error.oclif.exit === 0) return;
+    // like other pipeline tools, stay quiet when the reader of stdout has gone; its own error says why
+    if (error instanceof BrokenPipeError) {
+      process.exitCode = ExitCode.error;
+      return;
+    }
     const red = colourFor(process.stderr);
     process.stderr.write(`${red.red('error:')} ${errorLine(error)}\n`);
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);

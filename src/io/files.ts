@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import { ModsurgError } from '../cli/errors.js';
+import { BrokenPipeError, ModsurgError } from '../cli/errors.js';
 import { BufferSource, FileSource, type ByteSource } from './byte-source.js';
 import { FdSink, type ByteSink } from './byte-sink.js';
 
@@ -63,6 +63,7 @@ function readStdin(): Buffer {
 export function asIoError(error: unknown, path: string): unknown {
   if (error instanceof ModsurgError) return error;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EPIPE') return new BrokenPipeError('the reading end of the pipe was closed', path);
   const reasons: Record<string, string> = {
     ENOENT: 'no such file',
     EACCES: 'permission denied',

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
+import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
 
 /** The command-line conventions every command keeps: streams, exit codes, error lines, atomic output. */
 const dir = scratchDir();
@@ -81,6 +82,15 @@ describe('streams', () => {
     const result = spawnSync('bash', ['-c', `node ${bin} strip-prefix ${fixture('resnet_dp_model.pth')} -o - -q | node ${bin} inspect - --json`], { encoding: 'utf8' });
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout).tensors[0].name).toBe('conv1.weight');
+  });
+
+  it.skipIf(!ORACLE_PYTHON)(`stays quiet when the reader of stdout goes away (| head -c)${ORACLE_SKIP}`, () => {
+    const big = out('big.pth');
+    python('import sys, torch; torch.save({"w": torch.zeros(1 << 20)}, sys.argv[1])', [big]);
+    const bin = join(ROOT, 'bin/run.js');
+    const result = spawnSync('bash', ['-c', `node ${bin} convert ${big} -o - | head -c 100 > /dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim()).toBe('2');
   });
 
   it('on stdout the output format is the input format', () => {
