@@ -3,6 +3,7 @@ import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../cli/errors.js';
 import { ExitWith } from '../cli/main.js';
 import { Progress } from '../cli/report.js';
+import { bfloat16CastNote } from '../runtime/bfloat16-cast.js';
 import { inputFlags, inputSettings, providerFlags, toleranceFlags, toleranceOf } from '../runtime/cli-flags.js';
 import { parseProviderChoice } from '../runtime/providers.js';
 import { loadReferences, type Reference } from '../runtime/references.js';
@@ -14,6 +15,7 @@ export default class Run extends ModsurgCommand {
   static override description = `Run an ONNX model with onnxruntime and report its outputs; optionally compare them with reference outputs.
 
 Inputs come from .npy, .npz or JSON files, or are made from the model's declared dtype and shape (random, seeded).
+bfloat16 inputs and outputs (onnxruntime-node has none) are fed and fetched as float32, through Cast nodes in an in-memory copy of the model.
 --ep auto tries CUDA, then the CPU, and says which ran. With --compare, exits 1 when an output is outside the tolerance, 0 when all match.`;
 
   static override examples = [
@@ -71,7 +73,10 @@ Inputs come from .npy, .npz or JSON files, or are made from the model's declared
       },
     });
     progress.finish();
-    if (!flags.quiet) process.stderr.write(`${providerLine(result.ep, result.skipped)}\n`);
+    if (!flags.quiet) {
+      if (result.bfloat16Cast) process.stderr.write(`${bfloat16CastNote(result.model, result.bfloat16Cast)}\n`);
+      process.stderr.write(`${providerLine(result.ep, result.skipped)}\n`);
+    }
 
     const saved: string[] = [];
     if (flags['output-dir'] !== undefined) saved.push(...(await writeNpyFolder(flags['output-dir'], result.outputs)));

@@ -1,7 +1,8 @@
 import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
 import { readTextInput } from '../io/files.js';
 import { SeededRandom } from '../io/random.js';
-import { describeTensor, type HostTensor } from './dtypes.js';
+import { halfToNumber } from '../checkpoint/numeric.js';
+import { describeTensor, makeTensor, type HostTensor } from './dtypes.js';
 import { tensorFromJson } from './json-tensor.js';
 import type { DeclaredTensor, Dim } from './signature.js';
 import { readNpyFile, readNpzFile } from './tensor-files.js';
@@ -87,6 +88,8 @@ export interface ResolvedInput {
   readonly tensor: HostTensor;
   /** Where the values came from: a file, or how they were made. */
   readonly source: string;
+  /** The model declares bfloat16: fed as float32, rounded to bfloat16 by a Cast in the model's copy. */
+  readonly bfloat16?: true;
 }
 
 export interface ResolvedInputs {
@@ -153,7 +156,7 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
   for (const input of declared) {
     const source = given.get(input.name);
     if (!source) continue;
-    const tensor = source.load(input);
+    const tensor = input.bfloat16 ? asFloat32(source.load(input)) : source.load(input);
     checkGiven(input, tensor, source.file, dims, boundBy);
     loaded.set(input.name, tensor);
   }
@@ -163,7 +166,7 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
   for (const input of declared) {
     const loadedTensor = loaded.get(input.name);
     if (loadedTensor) {
-      inputs.push({ name: input.name, tensor: loadedTensor, source: given.get(input.name)!.file });
+      inputs.push({ name: input.name, tensor: loadedTensor, source: given.get(input.name)!.file, ...bfloat16Mark(input) });
       continue;
     }
     const fill = fills.get(input.name) ?? 'random';
@@ -189,7 +192,7 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
     const rng = SeededRandom.forStream(options.seed, input.name);
     const tensor = filledTensor(input.dtype, shape, fill, rng, range);
     const source = fill === 'random' ? `random [${range.low}, ${range.high}) seed ${options.seed}` : fill;
-    inputs.push({ name: input.name, tensor, source });
+    inputs.push({ name: input.name, tensor, source, ...bfloat16Mark(input) });
   }
   return { inputs, dims, defaultedDims: [...defaulted] };
 }
@@ -203,16 +206,36 @@ function loadJson(path: string, declared: DeclaredTensor): HostTensor {
   }
 }
 
-/** `float32 [batch,3,16,16]` */
+function bfloat16Mark(input: DeclaredTensor): { bfloat16?: true } {
+  return input.bfloat16 ? { bfloat16: true } : {};
+}
+
+/**
+ * NumPy has no bfloat16 (without ml_dtypes), so a bfloat16 input is given as float32; float16 and
+ * float64 data are taken too, converted to float32 here. The model's Cast then rounds to bfloat16.
+ */
+function asFloat32(tensor: HostTensor): HostTensor {
+  if (tensor.dtype === 'float64') return makeTensor('float32', tensor.shape, Float32Array.from(tensor.data));
+  if (tensor.dtype === 'float16') return makeTensor('float32', tensor.shape, Float32Array.from(tensor.data, halfToNumber));
+  return tensor;
+}
+
+/** How a dtype reads in reports: `bfloat16 (as float32)` where the model's bfloat16 is fed or fetched as float32. */
+export function dtypeLabel(dtype: string, bfloat16: boolean | undefined): string {
+  return bfloat16 ? `bfloat16 (as ${dtype})` : dtype;
+}
+
+/** `float32 [batch,3,16,16]`; `bfloat16 (as float32) [1,4]` */
 export function describeDeclared(input: DeclaredTensor): string {
-  return input.shape === undefined ? `${input.dtype} (any shape)` : describeTensor(input.dtype, input.shape.map((d) => (d === '' ? '?' : d)));
+  const dtype = dtypeLabel(input.dtype, input.bfloat16);
+  return input.shape === undefined ? `${dtype} (any shape)` : describeTensor(dtype, input.shape.map((d) => (d === '' ? '?' : d)));
 }
 
 /** A given tensor must have the declared dtype and rank, the fixed sizes, and one size per symbolic name. */
 function checkGiven(input: DeclaredTensor, tensor: HostTensor, file: string, dims: Map<string, number>, boundBy: Map<string, string>): void {
   const mismatch = (why: string): ModsurgError =>
     new ModsurgError(`input '${input.name}': expected ${describeDeclared(input)}, given ${describeTensor(tensor.dtype, tensor.shape)}${why ? ` (${why})` : ''}`, file);
-  if (tensor.dtype !== input.dtype) throw mismatch('wrong dtype');
+  if (tensor.dtype !== input.dtype) throw mismatch(input.bfloat16 ? 'wrong dtype: give bfloat16 inputs as float32, float16 or float64' : 'wrong dtype');
   if (input.shape === undefined) return;
   if (tensor.shape.length !== input.shape.length) throw mismatch(`rank ${tensor.shape.length}, the model wants ${input.shape.length}`);
   input.shape.forEach((dim: Dim, axis) => {

@@ -1,6 +1,7 @@
 import { describeTensor, type HostTensor } from './dtypes.js';
 import { unravelIndex, type OutputComparison } from './compare.js';
-import type { ResolvedInputs } from './inputs.js';
+import { describeCast, type Bfloat16Cast } from './bfloat16-cast.js';
+import { dtypeLabel, type ResolvedInputs } from './inputs.js';
 import type { ComparisonReport, RunResult, Timings } from './run-model.js';
 import type { SkippedProvider } from './session.js';
 import { tensorStats, type TensorStats } from './stats.js';
@@ -38,17 +39,26 @@ export function providerLine(ep: string, skipped: readonly SkippedProvider[]): s
 
 export interface OutputSummary {
   readonly name: string;
+  /** The dtype of the values (what --save writes). */
   readonly dtype: string;
+  /** Set where the model declares bfloat16 and the values came back as float32 (exactly) through a Cast. */
+  readonly modelDtype?: 'bfloat16';
   readonly shape: readonly number[];
   readonly stats: TensorStats;
 }
 
-export function summarizeOutputs(outputs: ReadonlyMap<string, HostTensor>): OutputSummary[] {
-  return [...outputs].map(([name, tensor]) => ({ name, dtype: tensor.dtype, shape: tensor.shape, stats: tensorStats(toFloat64(tensor), tensor.shape) }));
+export function summarizeOutputs(outputs: ReadonlyMap<string, HostTensor>, cast?: Bfloat16Cast): OutputSummary[] {
+  return [...outputs].map(([name, tensor]) => ({
+    name,
+    dtype: tensor.dtype,
+    ...(cast?.outputs.includes(name) ? { modelDtype: 'bfloat16' as const } : {}),
+    shape: tensor.shape,
+    stats: tensorStats(toFloat64(tensor), tensor.shape),
+  }));
 }
 
 function inputLines(inputs: ResolvedInputs): string[] {
-  const rows = inputs.inputs.map((input) => [input.name, describeTensor(input.tensor.dtype, input.tensor.shape), input.source]);
+  const rows = inputs.inputs.map((input) => [input.name, describeTensor(dtypeLabel(input.tensor.dtype, input.bfloat16), input.tensor.shape), input.source]);
   const lines = ['inputs', ...renderTable(rows)];
   if (inputs.defaultedDims.length > 0) lines.push(`  (${inputs.defaultedDims.map((d) => `${d}=1`).join(', ')}: default size; set with --dim NAME=SIZE)`);
   return lines;
@@ -56,11 +66,11 @@ function inputLines(inputs: ResolvedInputs): string[] {
 
 function outputLines(summaries: readonly OutputSummary[]): string[] {
   const rows = [['name', 'dtype', 'shape', 'min', 'max', 'mean', 'first values', 'argmax']];
-  for (const { name, dtype, shape, stats } of summaries) {
+  for (const { name, dtype, modelDtype, shape, stats } of summaries) {
     const nonFinite = stats.nanCount + stats.infCount > 0 ? ` (${stats.nanCount} nan, ${stats.infCount} inf)` : '';
     rows.push([
       name,
-      dtype,
+      dtypeLabel(dtype, modelDtype === 'bfloat16'),
       `[${shape.join(',')}]`,
       formatNumber(stats.min),
       formatNumber(stats.max),
@@ -125,7 +135,7 @@ export function runText(result: RunResult, comparison: ComparisonReport | undefi
   return [
     `model: ${result.model}`,
     ...inputLines(result.inputs),
-    ...outputLines(summarizeOutputs(result.outputs)),
+    ...outputLines(summarizeOutputs(result.outputs, result.bfloat16Cast)),
     ...placementLines(result),
     ...timingLines(result.timings),
     ...(comparison ? comparisonLines(comparison, 'compare') : []),
@@ -133,7 +143,13 @@ export function runText(result: RunResult, comparison: ComparisonReport | undefi
 }
 
 function inputsJson(inputs: ResolvedInputs): unknown {
-  return inputs.inputs.map((input) => ({ name: input.name, dtype: input.tensor.dtype, shape: input.tensor.shape, source: input.source }));
+  return inputs.inputs.map((input) => ({
+    name: input.name,
+    dtype: input.tensor.dtype,
+    ...(input.bfloat16 ? { modelDtype: 'bfloat16' } : {}),
+    shape: input.tensor.shape,
+    source: input.source,
+  }));
 }
 
 function comparisonJson(c: OutputComparison): unknown {
@@ -153,6 +169,8 @@ function sideJson(result: RunResult): Record<string, unknown> {
     skippedProviders: result.skipped.map((s) => ({ provider: s.provider, reason: s.reason, missing: s.diagnosis.missing })),
     nodesByProvider: result.placement?.byProvider ?? null,
     cpuFallbackNodes: result.cpuFallbackNodes ?? null,
+    // only for a model with bfloat16 inputs or outputs: they were fed and fetched as float32 through Casts
+    ...(result.bfloat16Cast ? { bfloat16Cast: { inputs: result.bfloat16Cast.inputs, outputs: result.bfloat16Cast.outputs } } : {}),
   };
 }
 
@@ -161,7 +179,7 @@ export function runJson(result: RunResult, comparison: ComparisonReport | undefi
     ...sideJson(result),
     inputs: inputsJson(result.inputs),
     dims: Object.fromEntries(result.inputs.dims),
-    outputs: summarizeOutputs(result.outputs),
+    outputs: summarizeOutputs(result.outputs, result.bfloat16Cast),
     timings: result.timings,
     ...(comparison ? { comparison: comparisonReportJson(comparison), pass: comparison.pass } : {}),
     ...(saved.length > 0 ? { saved } : {}),
@@ -169,7 +187,7 @@ export function runJson(result: RunResult, comparison: ComparisonReport | undefi
 }
 
 export function verifyText(result: VerifyResult): string {
-  const side = (label: string, r: RunResult): string => `${label}: ${r.model} on ${r.ep}`;
+  const side = (label: string, r: RunResult): string => `${label}: ${r.model} on ${r.ep}${r.bfloat16Cast ? ` (bfloat16 ${describeCast(r.bfloat16Cast)} run as float32 through Casts)` : ''}`;
   const lines = [side('reference', result.reference), side('candidate', result.candidate), ...inputLines(result.candidate.inputs)];
   for (const r of result.kind === 'providers' ? [result.candidate, result.reference] : []) lines.push(...placementLines(r).map((l) => `${r.ep} ${l}`));
   lines.push(...comparisonLines(result.comparison, 'compare candidate with reference'));

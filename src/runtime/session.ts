@@ -9,7 +9,9 @@ import type { HostTensor } from './dtypes.js';
 import { fromOrtTensor, toOrtTensor, type OrtModule } from './ort-tensors.js';
 import { placementFromProfile, type Placement } from './placement.js';
 import { diagnoseProvider, explainProviderFailure, firstLine, type ProviderChoice, type ProviderDiagnosis, type ProviderName } from './providers.js';
-import { explainUnsupportedTypes, signatureOf, type ModelSignature } from './signature.js';
+import { bfloat16CastCopy, type Bfloat16Cast, type Bfloat16CastCopy } from './bfloat16-cast.js';
+import { explainUnsupportedTypes, signatureOf, type DeclaredTensor, type ModelSignature } from './signature.js';
+import { readBinaryInput } from './tensor-files.js';
 
 /**
  * An onnxruntime session on the first execution provider that loads. onnxruntime-node does not fall
@@ -60,6 +62,8 @@ export class ModelSession {
     /** Wall time of `InferenceSession.create`, in milliseconds. */
     readonly createMs: number,
     readonly signature: ModelSignature,
+    /** Set when the model has bfloat16 inputs or outputs and an in-memory copy with Cast nodes ran instead. */
+    readonly bfloat16Cast: Bfloat16Cast | undefined,
     private readonly profileDir: string | undefined,
   ) {}
 
@@ -67,6 +71,22 @@ export class ModelSession {
     checkModelFile(modelPath);
     const ort = await loadOrt(options.verboseLog);
     const skipped: SkippedProvider[] = [];
+    // Made on the first "Unsupported data type: 16": the model has bfloat16 inputs or outputs.
+    let copy: Bfloat16CastCopy | undefined;
+    const create = async (sessionOptions: InferenceSession.SessionOptions): Promise<InferenceSession> => {
+      if (copy === undefined) {
+        try {
+          return await ort.InferenceSession.create(modelPath, sessionOptions);
+        } catch (error) {
+          if (!/Unsupported data type: 16\b/.test(error instanceof Error ? error.message : String(error))) throw error;
+          copy = bfloat16CastCopy(readBinaryInput(modelPath), modelPath);
+          if (copy === undefined) throw error;
+        }
+      }
+      // external data lies next to the model file, not next to this in-memory copy
+      const extra = { session: { model_external_initializers_file_folder_path: copy.folder } };
+      return ort.InferenceSession.create(copy.bytes, { ...sessionOptions, extra } as InferenceSession.SessionOptions);
+    };
     for (const [index, provider] of options.choice.candidates.entries()) {
       const profileDir = options.profileFirstRun ? mkdtempSync(join(tmpdir(), 'modsurg-profile-')) : undefined;
       const sessionOptions: InferenceSession.SessionOptions = {
@@ -76,15 +96,16 @@ export class ModelSession {
       };
       const started = performance.now();
       try {
-        const session = await ort.InferenceSession.create(modelPath, sessionOptions);
+        const session = await create(sessionOptions);
         const createMs = performance.now() - started;
-        return new ModelSession(ort, session, modelPath, provider, skipped, createMs, signatureOf(session, modelPath), profileDir);
+        const signature = markBfloat16(signatureOf(session, modelPath, copy?.bytes), copy?.cast);
+        return new ModelSession(ort, session, modelPath, provider, skipped, createMs, signature, copy?.cast, profileDir);
       } catch (error) {
         if (profileDir) rmSync(profileDir, { recursive: true, force: true });
         if (error instanceof ModsurgError) throw error;
         const message = error instanceof Error ? error.message : String(error);
-        const modelProblem = modelLoadProblem(modelPath, message);
-        if (modelProblem || provider === 'cpu') throw modelProblem ?? new ModsurgError(`onnxruntime cannot load the model: ${firstLine(message)}`, modelPath);
+        const modelProblem = modelLoadProblem(modelPath, message, copyNote(copy));
+        if (modelProblem || provider === 'cpu') throw modelProblem ?? new ModsurgError(`onnxruntime cannot load the model${copyNote(copy)}: ${firstLine(message)}`, modelPath);
         const diagnosis = diagnoseProvider(provider);
         const reason = explainProviderFailure(diagnosis, message);
         skipped.push({ provider, reason, diagnosis });
@@ -176,13 +197,24 @@ function checkModelFile(modelPath: string): void {
 }
 
 /** Failures that are the model's, whatever the provider: no point trying the next one. */
-function modelLoadProblem(modelPath: string, message: string): ModsurgError | undefined {
+function modelLoadProblem(modelPath: string, message: string, note: string): ModsurgError | undefined {
   const unsupported = /Unsupported data type: (\d+)/.exec(message);
   if (unsupported) return explainUnsupportedTypes(modelPath, Number(unsupported[1]));
   if (/INVALID_PROTOBUF|Protobuf parsing failed|INVALID_GRAPH|Load model .* failed|Unsupported model IR version|opset|NO_SUCHFILE|NOT_IMPLEMENTED|Could not find an implementation/i.test(message)) {
-    return new ModsurgError(`onnxruntime cannot load the model: ${firstLine(message)}`, modelPath);
+    return new ModsurgError(`onnxruntime cannot load the model${note}: ${firstLine(message)}`, modelPath);
   }
   return undefined;
+}
+
+function copyNote(copy: Bfloat16CastCopy | undefined): string {
+  return copy === undefined ? '' : ' (its copy with bfloat16 Casts)';
+}
+
+/** Inputs and outputs the copy converts are marked: fed and fetched as float32, bfloat16 in the model. */
+function markBfloat16(signature: ModelSignature, cast: Bfloat16Cast | undefined): ModelSignature {
+  if (cast === undefined) return signature;
+  const mark = (names: readonly string[]) => (t: DeclaredTensor): DeclaredTensor => (names.includes(t.name) ? { ...t, bfloat16: true } : t);
+  return { inputs: signature.inputs.map(mark(cast.inputs)), outputs: signature.outputs.map(mark(cast.outputs)) };
 }
 
 function providerError(choice: ProviderChoice, skipped: readonly SkippedProvider[], modelPath: string): ModsurgError {

@@ -17,6 +17,11 @@ export interface DeclaredTensor {
   readonly dtype: ElementType;
   /** Undefined when the model declares no shape (any rank is accepted). */
   readonly shape: readonly Dim[] | undefined;
+  /**
+   * The model declares bfloat16 here, which onnxruntime-node cannot carry: `dtype` is float32, and a
+   * copy of the model with Cast nodes converts at the boundary (see bfloat16-cast.ts).
+   */
+  readonly bfloat16?: true;
 }
 
 export interface ModelSignature {
@@ -79,11 +84,12 @@ export function onnxTypeName(code: number): string {
 /**
  * Takes the signature from onnxruntime's session metadata. Two gaps are filled from the model file:
  * metadata that is missing (onnxruntime-node before it had `inputMetadata`), and empty shapes, which
- * mean either a scalar or "no shape declared".
+ * mean either a scalar or "no shape declared". `modelBytes` is the model the session was made from,
+ * when that is an in-memory copy rather than the file.
  */
-export function signatureOf(session: InferenceSession, modelPath: string): ModelSignature {
+export function signatureOf(session: InferenceSession, modelPath: string, modelBytes?: Uint8Array): ModelSignature {
   let graph: GraphSignature | undefined;
-  const graphSignature = (): GraphSignature => (graph ??= readGraphSignature(readBinaryInput(modelPath)));
+  const graphSignature = (): GraphSignature => (graph ??= readGraphSignature(modelBytes ?? readBinaryInput(modelPath)));
   const convert = (role: 'input' | 'output', names: readonly string[], metadata: readonly InferenceSession.ValueMetadata[] | undefined): DeclaredTensor[] =>
     names.map((name, i) => {
       const meta = metadata?.[i];

@@ -166,6 +166,8 @@ describe('run: inputs and outputs', () => {
 describe('run: every input error exits 2 with one error line, before running', () => {
   const f64 = join(dir, 'f64.npy');
   writeFileSync(f64, encodeNpy(makeTensor('float64', [1, 3, 16, 16], new Float64Array(768))));
+  const i32 = join(dir, 'i32.npy');
+  writeFileSync(i32, encodeNpy(makeTensor('int32', [1], new Int32Array(1))));
   const bf16Model = writeModel(dir, 'bf16.onnx', {
     inputs: [{ name: 'x', dtype: 16, shape: [1] }],
     outputs: [{ name: 'y', dtype: 'float32', shape: [1] }],
@@ -183,7 +185,7 @@ describe('run: every input error exits 2 with one error line, before running', (
     ['a Fortran-order .npy', () => ['run', fixture('resnet.onnx'), '-i', `input=${join(import.meta.dirname, 'data/npy/fortran.npy')}`], /fortran\.npy: Fortran-order/],
     ['a --compare output the model lacks', () => ['run', fixture('resnet.onnx'), '--compare', `logits=${fixture('resnet_output.npy')}`], "--compare: the model has no output 'logits' (its outputs: output)"],
     ['an unknown --ep', () => ['run', fixture('resnet.onnx'), '--ep', 'tpu'], "unknown execution provider 'tpu'"],
-    ['a bfloat16 model input', () => ['run', bf16Model], /input 'x' is bfloat16, which onnxruntime-node cannot feed or fetch/],
+    ['an int32 file for a bfloat16 input (fed as float32)', () => ['run', bf16Model, '-i', `x=${i32}`], "input 'x': expected bfloat16 (as float32) [1], given int32 [1] (wrong dtype: give bfloat16 inputs as float32, float16 or float64)"],
     ['a --range for an input the model lacks', () => ['run', fixture('resnet.onnx'), '--range', 'input=0:1', '--range', 'nope=0:1'], "--range nope=…: the model has no input 'nope'"],
   ])('%s', (_what, args, message) => {
     expectInputError(args(), message);

@@ -57,14 +57,31 @@ describe('running models in-process', () => {
     }
   });
 
-  it('explains a bfloat16 input instead of onnxruntime-node\'s "Unsupported data type: 16"', async () => {
+  it('runs a model with a bfloat16 input through a float32 copy with a Cast, instead of failing with "Unsupported data type: 16"', async () => {
     const path = writeModel(dir, 'bf16.onnx', {
-      inputs: [{ name: 'x_bf16', dtype: 16, shape: [1] }],
-      outputs: [{ name: 'y', dtype: 'float32', shape: [1] }],
+      inputs: [{ name: 'x_bf16', dtype: 16, shape: [3] }],
+      outputs: [{ name: 'y', dtype: 'float32', shape: [3] }],
       nodes: [{ op: 'Cast', inputs: ['x_bf16'], outputs: ['y'], attributes: { to: { kind: 'int', value: 1 } } }],
     });
+    const before = readFileSync(path);
+    const result = await runModel({ modelPath: path, choice: cpu, inputSpecs: [parseInputSpec('x_bf16=ones')], inputOptions: noInputs });
+    expect(result.bfloat16Cast).toEqual({ inputs: ['x_bf16'], outputs: [] });
+    expect(result.inputs.inputs[0]).toMatchObject({ name: 'x_bf16', bfloat16: true, tensor: { dtype: 'float32', shape: [3] } });
+    expect(result.outputs.get('y')).toEqual({ dtype: 'float32', shape: [3], data: Float32Array.of(1, 1, 1) });
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it('refuses a bfloat16 input passed straight through to an output of the same name', async () => {
+    const path = writeModel(dir, 'bf16-through.onnx', {
+      inputs: [{ name: 'x', dtype: 16, shape: [3] }],
+      outputs: [
+        { name: 'x', dtype: 16, shape: [3] },
+        { name: 'y', dtype: 'float32', shape: [3] },
+      ],
+      nodes: [{ op: 'Cast', inputs: ['x'], outputs: ['y'], attributes: { to: { kind: 'int', value: 1 } } }],
+    });
     await expect(runModel({ modelPath: path, choice: cpu, inputSpecs: [], inputOptions: noInputs })).rejects.toThrow(
-      /input 'x_bf16' is bfloat16, which onnxruntime-node cannot feed or fetch .*Cast nodes/,
+      /output 'x' is the bfloat16 input of the same name, passed straight through/,
     );
   });
 
