@@ -10,6 +10,7 @@ import { loadReferences, type Reference } from '../runtime/references.js';
 import { providerLine, runJson, runText } from '../runtime/run-report.js';
 import { compareOutputs, referenceTensors, runModel, type ComparisonReport } from '../runtime/run-model.js';
 import { writeNpyFolder, writeNpzFile } from '../runtime/tensor-files.js';
+import { localFileOf } from '../io/files.js';
 
 export default class Run extends ModsurgCommand {
   static override description = `Run an ONNX model with onnxruntime and report its outputs; optionally compare them with reference outputs.
@@ -27,7 +28,7 @@ bfloat16 inputs and outputs (onnxruntime-node has none) are fed and fetched as f
   ];
 
   static override args = {
-    model: Args.string({ description: 'the .onnx model', required: true }),
+    model: Args.string({ description: 'the .onnx model, or - for stdin', required: true }),
   };
 
   static override flags = {
@@ -58,8 +59,10 @@ bfloat16 inputs and outputs (onnxruntime-node has none) are fed and fetched as f
     }
     let references: Map<string, Reference> | undefined;
     const progress = new Progress('timing', flags.warmup + flags.repeat, process.stderr.isTTY === true && !flags.quiet);
+    // a model piped in (`modsurg add-output … -o - | modsurg run -`) is run from a temporary copy
+    const model = localFileOf(args.model, '.onnx');
     const result = await runModel({
-      modelPath: args.model,
+      modelPath: model.path,
       choice,
       deviceId: flags['device-id'],
       inputSpecs: specs,
@@ -71,7 +74,7 @@ bfloat16 inputs and outputs (onnxruntime-node has none) are fed and fetched as f
       beforeRun: (signature) => {
         if (flags.compare) references = loadReferences(flags.compare, signature.outputs.map((o) => o.name));
       },
-    });
+    }).finally(model.dispose);
     progress.finish();
     if (!flags.quiet) {
       if (result.bfloat16Cast) process.stderr.write(`${bfloat16CastNote(result.model, result.bfloat16Cast)}\n`);

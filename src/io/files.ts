@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, fsyncSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +22,18 @@ export function openInput(path: string): ByteSource {
   } catch (error) {
     throw asIoError(error, path);
   }
+}
+
+/**
+ * A path for tools that need a real file (onnxruntime opens models by path): the input itself, or for
+ * `-` a temporary copy of stdin that `dispose` removes.
+ */
+export function localFileOf(path: string, suffix: string): { path: string; dispose: () => void } {
+  if (path !== STDIO) return { path, dispose: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'modsurg-stdin-'));
+  const file = join(dir, `stdin${suffix}`);
+  writeFileSync(file, readStdin());
+  return { path: file, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Reads a small text input (a map file, a JSON input) whole. */

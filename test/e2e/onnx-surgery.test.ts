@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, oracle } from '../helpers/oracle.js';
 
 /**
@@ -101,6 +102,18 @@ describe.skipIf(!ORACLE_PYTHON)(`ONNX surgery gives PyTorch's numbers${ORACLE_SK
   it('load-weights with tied weights stored once', () => {
     run(['load-weights', fixture('tied_unfolded.onnx'), '--weights', fixture('tied_finetuned_sd.pth'), '--strict', '-o', out('tied.onnx')]);
     agrees(out('tied.onnx'), [`input=${fixture('tied_input.npy')}`], [`output=${fixture('tied_finetuned_output.npy')}`]);
+  });
+});
+
+describe('ONNX pipelines', () => {
+  it('add-output … -o - | run - : the brief\'s pipeline, compared with PyTorch', () => {
+    const bin = join(ROOT, 'bin/run.js');
+    const result = spawnSync(
+      'bash',
+      ['-c', `node ${bin} add-output ${fixture('resnet.onnx')} --module layer2 --as layer2 -o - -q | node ${bin} run - -i input=${fixture('resnet_input.npy')} --compare layer2=${fixture('resnet_layer2.npy')} --atol 1e-4 -q; echo "\${PIPESTATUS[*]}"`],
+      { encoding: 'utf8' },
+    );
+    expect(result.stdout.trim()).toBe('0 0');
   });
 });
 
