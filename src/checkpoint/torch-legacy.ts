@@ -66,11 +66,10 @@ export function readTorchLegacy(source: ByteSource): Checkpoint {
   for (const record of hooks.records.values()) {
     if (!keyList.value.items.some((k) => k.kind === 'str' && k.value === record.key)) throw new FormatError(`storage ${record.key} is missing from the key list`);
   }
-  const globals = [...new Set([...main.globals])];
   return {
     format: 'torch-legacy',
     root: main.value,
-    globals,
+    globals: main.globals,
     details: { container: 'legacy', protocol: String(PROTOCOL_VERSION), sysInfo: describeSysInfo(sysInfo.value) },
   };
 }

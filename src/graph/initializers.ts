@@ -4,6 +4,7 @@ import { contiguousBytes, contiguousStride, numelOf, type StorageData, type Tens
 import { BufferSource, type ByteSource } from '../io/byte-source.js';
 import { elemTypeInfo } from './elem-type.js';
 import type { Initializer, TensorProto } from './graph.js';
+import { decode } from './model.js';
 import { onnxTypes } from './onnx-schema.js';
 import { lengthDelimited, readFields, stringOf, varintField, varintOf, type WireField } from './wire.js';
 
@@ -363,6 +364,6 @@ function withDataFields(item: Initializer, added: { field: number; bytes: Uint8A
   }
   while (next < added.length) parts.push(...added[next++]!.bytes);
   const payload = Buffer.concat(parts);
-  const proto = onnxTypes.TensorProto.toObject(onnxTypes.TensorProto.decode(payload), { longs: Number, enums: Number, defaults: false, arrays: true }) as TensorProto;
+  const proto = decode<TensorProto>('TensorProto', payload);
   return { proto, raw: Buffer.concat(lengthDelimited(GRAPH_INITIALIZER, payload)) };
 }

@@ -34,7 +34,8 @@ const GRAPH_VALUE_INFO = 13;
 
 const decodeOptions = { longs: Number, enums: Number, defaults: false, arrays: true };
 
-function decode<T>(type: keyof typeof onnxTypes, bytes: Uint8Array): T {
+/** Decodes one ONNX message as a plain object: int64 as numbers, defaults omitted. */
+export function decode<T>(type: keyof typeof onnxTypes, bytes: Uint8Array): T {
   const message = onnxTypes[type].decode(bytes);
   return onnxTypes[type].toObject(message, decodeOptions) as T;
 }

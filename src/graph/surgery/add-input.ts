@@ -52,10 +52,10 @@ export function addInput(graph: Graph, request: AddInputRequest): { graph: Graph
   const initializers: Initializer[] = [];
   let features = request.at;
   if (request.pre) {
-    const pre = headNodes(request.pre.head, request.pre.parameters, { input: request.at, output: uniqueName(used, `${request.name}/pre_output`), at: `${request.name}_pre`, opset: request.opset, dtype: headDtype, used });
+    features = uniqueName(used, `${request.name}/pre_output`);
+    const pre = headNodes(request.pre.head, request.pre.parameters, { input: request.at, output: features, at: `${request.name}_pre`, opset: request.opset, dtype: headDtype, used });
     nodes.push(...pre.nodes);
     initializers.push(...pre.initializers);
-    features = pre.nodes[pre.nodes.length - 1]!.proto.output![0]!;
   }
   // NAME → [batch, -1]: Reshape with 0 copies the batch dim (a [batch] input becomes [batch, 1])
   const shapeName = uniqueName(used, `${request.name}/reshape_shape`);
