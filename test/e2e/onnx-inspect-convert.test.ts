@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
+import { FORWARD_ATOL, ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
 
 /** `inspect` and `convert` on ONNX models, end to end; the written models are judged by onnx and onnxruntime. */
 const dir = scratchDir();
@@ -260,7 +260,7 @@ print("{}")`,
     const ext = out('bigext', 'big.onnx');
     run(['convert', big, '--external-data', '-o', ext]);
     expect(externalRefs(ext).map((r) => [r.name, r.offset])).toEqual([['s', 0], ['b', 1200], ['w', 65536]]);
-    const verdict = oracle('run_onnx.py', [ext, '--input', `x=${out('big_x.npy')}`, '--expect', `y=${out('big_y.npy')}`, '--atol', '0', '--check']);
+    const verdict = oracle('run_onnx.py', [ext, '--input', `x=${out('big_x.npy')}`, '--expect', `y=${out('big_y.npy')}`, '--atol', FORWARD_ATOL, '--rtol', '1e-6', '--check']);
     expect(verdict.ok, JSON.stringify(verdict)).toBe(true);
     checksByPath(ext);
     run(['convert', ext, '--inline', '-o', out('big_back.onnx')]);

@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, oracle, type OracleResult } from '../helpers/oracle.js';
+import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
+import { FORWARD_ATOL, ORACLE_PYTHON, ORACLE_SKIP, oracle, type OracleResult } from '../helpers/oracle.js';
 
 /**
  * replace-head judged by real PyTorch: bit for bit (and _metadata) against the state dicts torch saved
@@ -37,18 +36,6 @@ function ok(verdict: OracleResult): void {
   expect(verdict.ok, JSON.stringify(verdict)).toBe(true);
 }
 
-/** Several checks in one oracle process (torch is imported once). */
-function oracleBatch(script: string, checks: string[][]): OracleResult[] {
-  const result = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle', script), '--batch', '-'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    input: checks.map((args) => JSON.stringify(args)).join('\n'),
-  });
-  const verdicts = result.stdout.trim().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as OracleResult);
-  expect(verdicts, result.stderr).toHaveLength(checks.length);
-  return verdicts;
-}
-
 const headFlags = (c: SurgeryCase): string[] => (c.spec !== null ? ['--head', c.spec] : ['--classes', String(c.classes)]);
 
 describe.skipIf(!ORACLE_PYTHON)(`replace-head output loads in real torch${ORACLE_SKIP}`, () => {
@@ -60,7 +47,7 @@ describe.skipIf(!ORACLE_PYTHON)(`replace-head output loads in real torch${ORACLE
     const file = out(`${name.replace(':', '_')}.pth`);
     run([fixture('resnet_sd.pth'), '--at', 'fc', ...headFlags(c), '--weights', fixture(c.weights), '-o', file]);
     ok(oracle('compare_ckpt.py', [file, fixture(c.expected_state_dict)]));
-    ok(oracle('load_head.py', [file, 'TinyResNet', ...headFlags(c), '--forward', fixture(c.input), '--expect', fixture(c.expected_output), '--atol', '0']));
+    ok(oracle('load_head.py', [file, 'TinyResNet', ...headFlags(c), '--forward', fixture(c.input), '--expect', fixture(c.expected_output), '--atol', FORWARD_ATOL]));
   });
 
   it("without --weights, PyTorch's default initialisation loads strictly, with torch's own key order and _metadata", () => {
@@ -87,7 +74,7 @@ describe.skipIf(!ORACLE_PYTHON)(`replace-head output loads in real torch${ORACLE
     ok(oracle('load_head.py', [out('dp.pth'), 'DataParallel(TinyResNet)', '--head', 'fc1=Linear(?,6),relu1=ReLU,fc2=Linear(6,3)', '--forward', fixture('resnet_input.npy')]));
     // the same weights file fits the DataParallel module path too
     run([fixture('resnet_dp.pth'), '--head', SPEC, '--weights', fixture('head_weights.safetensors'), '-o', out('dp_weights.pth')]);
-    ok(oracle('load_head.py', [out('dp_weights.pth'), 'DataParallel(TinyResNet)', '--head', SPEC, '--forward', fixture('resnet_input.npy'), '--expect', fixture('resnet_head_output.npy'), '--atol', '0']));
+    ok(oracle('load_head.py', [out('dp_weights.pth'), 'DataParallel(TinyResNet)', '--head', SPEC, '--forward', fixture('resnet_input.npy'), '--expect', fixture('resnet_head_output.npy'), '--atol', FORWARD_ATOL]));
   });
 
   it('--key model_state_dict edits the model of a training checkpoint and keeps everything else bit for bit', () => {
@@ -96,7 +83,7 @@ describe.skipIf(!ORACLE_PYTHON)(`replace-head output loads in real torch${ORACLE
     expect(result.stderr).toMatch(/^warning: optimizer_state_dict: the optimizer state still describes the old head's parameters/m);
     ok(oracle('load_head.py', [out('train.pth'), 'TinyResNet', '--classes', '5', '--key', 'model_state_dict']));
     const others = ['epoch', 'optimizer_state_dict', 'loss', 'best_acc', 'tags', 'history', 'flags', 'blob', 'shape', 'device', 'dtype'];
-    for (const verdict of oracleBatch('compare_ckpt.py', others.map((key) => [out('train.pth'), fixture('training_ckpt.pth'), '--out-key', key, '--ref-key', key]))) ok(verdict);
+    for (const key of others) ok(oracle('compare_ckpt.py', [out('train.pth'), fixture('training_ckpt.pth'), '--out-key', key, '--ref-key', key]));
   });
 
   it('acts on a Lightning checkpoint, a whole-model pickle, fp16 and safetensors inputs', () => {
