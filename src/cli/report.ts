@@ -66,11 +66,13 @@ export class Progress {
 
   constructor(
     private readonly label: string,
-    private readonly total: number,
+    private total: number,
     private readonly enabled: boolean = process.stderr.isTTY === true,
   ) {}
 
-  update(done: number): void {
+  /** `total` where it is only known once the work has started. */
+  update(done: number, total?: number): void {
+    if (total !== undefined) this.total = total;
     if (!this.enabled || this.total <= 0) return;
     const now = Date.now();
     if (now - this.started < 1000 || now - this.lastDraw < 100) return;

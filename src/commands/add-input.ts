@@ -1,24 +1,25 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError, withFile } from '../cli/errors.js';
 import { inputArg, outputFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
-import { readOnnxFile, writeOnnxModel } from '../graph/files.js';
+import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from '../cli/onnx-output.js';
+import { ExternalDataFiles } from '../graph/external-data.js';
+import { readOnnxFile } from '../graph/files.js';
 import { elemTypeByName } from '../graph/elem-type.js';
 import { tensorTypeOf, type TensorType } from '../graph/graph.js';
-import { encodeOnnxModel } from '../graph/model.js';
-import { moduleBoundary } from '../graph/module-scopes.js';
+import { tensorOrModuleOutput } from '../graph/module-scopes.js';
 import { addInput } from '../graph/surgery/add-input.js';
-import { addOutputs } from '../graph/surgery/add-output.js';
+import { headDtypeOf, headInputFeatures } from '../graph/surgery/head-input.js';
 import { defaultOpset } from '../graph/surgery/onnx-head.js';
+import { layersOf } from '../head/layers.js';
 import { parameterSlots } from '../head/params.js';
 import { resolveHead } from '../head/resolve.js';
 import { headParametersFrom, initSource, weightsSource } from '../head/source.js';
 import { parseHeadSpec } from '../head/spec.js';
 import { printHead } from '../head/torch-repr.js';
-import { openInput, writeOutput } from '../io/files.js';
-import { inferOutputTypes } from '../runtime/infer-types.js';
-import type { CastTarget } from '../checkpoint/numeric.js';
+import { openInput } from '../io/files.js';
+import { onnxruntimeTypeOf } from '../runtime/check-model.js';
 
 export default class AddInput extends ModsurgCommand {
   static override summary = 'Feed an extra input into an ONNX model before its head: head(cat(pre(T), NAME), dim=1).';
@@ -44,30 +45,34 @@ export default class AddInput extends ModsurgCommand {
     seed: Flags.integer({ description: 'seed for the default initialisation' }),
     replace: Flags.string({ description: 'the graph output the head replaces (default: the first)' }),
     'keep-outputs': Flags.boolean({ description: 'keep the old output too, as <output>_original' }),
+    ...onnxOutputFlags,
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AddInput);
     const reporter = this.reporter(flags, flags.output);
+    const layout = layoutRequest(flags);
     const source = openInput(args.input);
     const weights = flags.weights !== undefined ? openInput(flags.weights) : undefined;
+    let external: ExternalDataFiles | undefined;
     try {
       const model = readOnnxFile(source);
+      external = new ExternalDataFiles(model.folder, source.name);
       const graph = model.graph;
-      const at = resolveTensor(graph, flags.at);
-      // T's shape, as onnxruntime infers it
-      const probe = addOutputs(graph, [{ tensor: at }]);
-      const tType = (await inferOutputTypes(Buffer.concat(encodeOnnxModel({ ...model, graph: probe.graph })), probe.added, model.folder)).get(at);
-      if (!tType?.shape) throw new ModsurgError(`cannot tell the shape of '${at}'`, args.input);
-      const batch = tensorTypeOf(graph.inputs[0]?.proto ?? {})?.shape?.[0] ?? tType.shape[0] ?? 'batch';
+      const at = tensorOrModuleOutput(graph, flags.at);
+      const tType = await onnxruntimeTypeOf(model, at);
+      const batch = tensorTypeOf(graph.inputs[0]?.proto ?? {})?.shape?.[0] ?? tType.shape?.[0] ?? 'batch';
       const inputType = parseShape(flags.shape, flags.dtype, batch);
-      const pre = flags.pre !== undefined ? resolveHead(parseHeadSpec(flags.pre, '--pre'), featuresOf(tType, true, flags.at)) : undefined;
+      const what = `'${at}'`;
+      const preSpec = flags.pre !== undefined ? parseHeadSpec(flags.pre, '--pre') : undefined;
+      const flattens = preSpec !== undefined && layersOf(preSpec).some((layer) => layer.kind === 'Flatten');
+      const pre = preSpec ? resolveHead(preSpec, headInputFeatures(tType, flattens, what, "start --pre with 'Flatten(1)'")) : undefined;
       if (pre && parameterSlots(pre).length > 0) throw new ModsurgError('--pre layers must have no parameters (put Linear layers in --head)');
-      const preFeatures = pre ? pre.outFeatures : featuresOf(tType, false, flags.at);
+      const preFeatures = pre ? pre.outFeatures : headInputFeatures(tType, false, what, "add --pre 'Flatten(1)'");
       const extra = (inputType.shape ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : NaN), 1);
       if (!Number.isFinite(extra)) throw new ModsurgError('the new input\'s dims after the batch must be numbers');
       const head = resolveHead(parseHeadSpec(flags.head), preFeatures + extra, `cat(pre(T), ${flags.name})`);
-      const dtype = (tType.elemType === 10 ? 'float16' : tType.elemType === 11 ? 'float64' : 'float32') as CastTarget;
+      const dtype = headDtypeOf(tType, what);
       const parameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
       const parameters = headParametersFrom(head, dtype, '', parameterSource);
       const output = flags.replace ?? graph.outputs[0]?.proto.name ?? '';
@@ -82,34 +87,31 @@ export default class AddInput extends ModsurgCommand {
         keepOutput: flags['keep-outputs'],
         opset: defaultOpset(model),
       });
-      await writeOutput(flags.output, (sink) => writeOnnxModel({ ...model, graph: edit.graph }, sink));
+      const { written } = await checkAndWriteEdit(model, { ...model, graph: edit.graph }, layout, external);
       reporter.info(`new input ${flags.name}: ${flags.dtype} [${(inputType.shape ?? []).join(', ')}], joined to ${at} (${preFeatures} features) → ${preFeatures + extra} features`);
       reporter.info(`head on the joined features, writing ${output}:\n${printHead(head)}`);
       if (edit.keptAs) reporter.info(`the old output is kept as ${edit.keptAs}`);
-      reporter.json({ input: args.input, output: flags.output, name: flags.name, shape: inputType.shape, at, features: preFeatures + extra, replaces: output, keptAs: edit.keptAs ?? null });
+      const data = describeData(written, model);
+      if (data) reporter.info(data);
+      reporter.json({
+        input: args.input,
+        output: flags.output,
+        name: flags.name,
+        shape: inputType.shape,
+        at,
+        features: preFeatures + extra,
+        replaces: output,
+        keptAs: edit.keptAs ?? null,
+        dataFile: written.dataFile ?? null,
+      });
+    } catch (error) {
+      throw withFile(error, source.name);
     } finally {
+      external?.close();
       source.close();
       weights?.close();
     }
   }
-}
-
-/** A tensor name as is, or the one output of a module. */
-function resolveTensor(graph: Parameters<typeof moduleBoundary>[0], at: string): string {
-  const names = new Set([...graph.nodes.flatMap((n) => n.proto.output ?? []), ...graph.inputs.map((i) => i.proto.name)]);
-  if (names.has(at)) return at;
-  const { outputs } = moduleBoundary(graph, at);
-  if (outputs.length === 1) return outputs[0]!;
-  if (outputs.length === 0) throw new ModsurgError(`--at '${at}' is neither a tensor nor a module of the graph`);
-  throw new ModsurgError(`module '${at}' has ${outputs.length} outputs (${outputs.join(', ')}); name one with --at TENSOR`);
-}
-
-/** Features per batch item of T: its dims after the batch, which must be one dim unless flattened. */
-function featuresOf(type: TensorType, flattened: boolean, at: string): number {
-  const dims = (type.shape ?? []).slice(1);
-  if (!dims.every((d): d is number => typeof d === 'number')) throw new ModsurgError(`'${at}' has dims that are not fixed: [${(type.shape ?? []).join(', ')}]`);
-  if (!flattened && dims.length !== 1) throw new ModsurgError(`'${at}' is [${(type.shape ?? []).join(', ')}], not [batch, features]; add --pre 'Flatten(1)'`);
-  return dims.reduce((a, b) => a * b, 1);
 }
 
 function parseShape(text: string, dtype: string, batch: number | string): TensorType {

@@ -1,4 +1,3 @@
-import { dirname, join, resolve } from 'node:path';
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
@@ -11,21 +10,13 @@ import type { CastTarget } from '../checkpoint/numeric.js';
 import { py, type PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
 import { getPath, isModuleObject, moduleClassName, resolvePath, toPlainData } from '../checkpoint/state-dict.js';
-import {
-  checkModelSize,
-  DEFAULT_SIZE_THRESHOLD,
-  ExternalDataFiles,
-  hasExternalData,
-  planDataLayout,
-  PROTOBUF_LIMIT,
-  requestedLayout,
-  writeModelWithData,
-  type LayoutPlan,
-} from '../graph/external-data.js';
+import { DEFAULT_SIZE_THRESHOLD, ExternalDataFiles } from '../graph/external-data.js';
+import type { OnnxWriteSummary } from '../graph/files.js';
 import { initializerTensors } from '../graph/initializers.js';
-import { encodeOnnxModel, readOnnxModel, type OnnxModel } from '../graph/model.js';
+import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openInput, STDIO, writeOutput } from '../io/files.js';
+import { layoutRequest, onnxOutputFlags, writeOnnxWithProgress, type OnnxOutputFlags } from '../cli/onnx-output.js';
 
 const onnxFlags = ['external-data', 'inline', 'data-file', 'size-threshold'] as const;
 
@@ -51,13 +42,7 @@ export default class Convert extends ModsurgCommand {
     format: formatFlag,
     key: Flags.string({ description: 'write only the object at this dot path (e.g. model_state_dict)' }),
     dtype: Flags.string({ description: 'cast floating-point tensors to this dtype', options: ['float16', 'bfloat16', 'float32', 'float64'] }),
-    'external-data': Flags.boolean({ description: 'ONNX: store initializers of at least --size-threshold bytes in a data file beside the output' }),
-    inline: Flags.boolean({ description: 'ONNX: store every initializer inside the model (refused past 2 GiB)' }),
-    'data-file': Flags.string({ description: "ONNX: the data file's name, relative to the output's folder (default: OUTPUT's name + .data)" }),
-    'size-threshold': Flags.integer({
-      description: `ONNX: with --external-data, the smallest initializer (bytes) to move out (default ${DEFAULT_SIZE_THRESHOLD}, as onnx)`,
-      min: 0,
-    }),
+    ...onnxOutputFlags,
   };
 
   async run(): Promise<void> {
@@ -127,63 +112,35 @@ export default class Convert extends ModsurgCommand {
   private async writeOnnx(model: OnnxModel, name: string, flags: OnnxConvertFlags, external: ExternalDataFiles, reporter: Reporter): Promise<void> {
     const output = flags.output;
     if (flags.dtype !== undefined) throw new ModsurgError('--dtype cannot change an ONNX model (its graph would need casts too); convert its initializers to a checkpoint instead', output);
-    const layout = requestedLayout(
-      { output, inline: flags.inline, externalData: flags['external-data'], dataFile: flags['data-file'], sizeThreshold: flags['size-threshold'] },
-      hasExternalData(model.graph.initializers),
-    );
-
-    if (layout === undefined) {
-      // nothing to move: the model is copied byte for byte
-      await writeOutput(output, (sink) => encodeOnnxModel(model).forEach((chunk) => sink.write(chunk)));
-      reporter.info(`${name} (onnx) → ${output} (onnx), copied`);
-      reporter.json({ input: name, inputFormat: 'onnx', output, format: 'onnx', dataFile: null, external: 0, inlined: 0, dataBytes: 0 });
-      return;
-    }
-    const size = encodeOnnxModel(model).reduce((n, c) => n + c.length, 0);
-    let plan: LayoutPlan;
+    const layout = layoutRequest(flags);
+    let written: OnnxWriteSummary;
     try {
-      plan = planDataLayout(model.graph.initializers, layout, { external: external.opener, inlineBudget: PROTOBUF_LIMIT - size });
+      written = await writeOnnxWithProgress(model, model, layout, 'copy', external);
     } catch (error) {
       throw withFile(error, name);
     }
-    const chunks = encodeOnnxModel({ ...model, graph: { ...model.graph, initializers: plan.initializers } });
-    checkModelSize(chunks, output);
-    const dataFile = plan.pieces.length > 0 && layout.kind !== 'inline' ? layout.location : undefined;
-    if (dataFile === undefined) {
-      await writeOutput(output, (sink) => chunks.forEach((chunk) => sink.write(chunk)));
-    } else {
-      const dataPath = join(dirname(output), dataFile);
-      if (resolve(dataPath) === resolve(output)) throw new ModsurgError('the data file cannot be the model itself', output);
-      const progress = new Progress('writing', plan.dataSize);
-      await writeModelWithData(output, chunks, dataPath, plan.pieces, (n) => progress.update(n));
-      progress.finish();
-    }
     const what = [
-      dataFile === undefined ? '' : `${plan.external} initializers (${formatBytes(plan.pieces.reduce((n, p) => n + p.bytes.length, 0))}) in ${dataFile}`,
-      plan.inlined === 0 ? '' : `${plan.inlined} initializers (${formatBytes(plan.inlinedBytes)}) moved into the model`,
+      written.dataFile === undefined ? '' : `${written.external} initializers (${formatBytes(written.dataBytes)}) in ${written.dataFile}`,
+      written.inlined === 0 ? '' : `${written.inlined} initializers (${formatBytes(written.inlinedBytes)}) moved into the model`,
     ].filter((w) => w !== '');
-    if (layout.kind === 'external' && plan.pieces.length === 0) what.push(`no initializer has ${layout.threshold} bytes or more; none moved`);
-    reporter.info(`${name} (onnx) → ${output} (onnx)${what.length > 0 ? `: ${what.join(', ')}` : ''}`);
+    if (flags['external-data'] && written.dataFile === undefined) what.push(`no initializer has ${flags['size-threshold'] ?? DEFAULT_SIZE_THRESHOLD} bytes or more; none moved`);
+    if (what.length === 0) what.push('copied');
+    reporter.info(`${name} (onnx) → ${output} (onnx): ${what.join(', ')}`);
     reporter.json({
       input: name,
       inputFormat: 'onnx',
       output,
       format: 'onnx',
-      dataFile: dataFile ?? null,
-      external: dataFile === undefined ? 0 : plan.external,
-      inlined: plan.inlined,
-      dataBytes: dataFile === undefined ? 0 : plan.dataSize,
+      dataFile: written.dataFile ?? null,
+      external: written.external,
+      inlined: written.inlined,
+      dataBytes: written.dataBytes,
     });
   }
 }
 
-interface OnnxConvertFlags {
-  output: string;
+interface OnnxConvertFlags extends OnnxOutputFlags {
   format?: string | undefined;
   key?: string | undefined;
   dtype?: string | undefined;
-  'external-data': boolean;
-  inline: boolean;
-  'data-file'?: string | undefined;
-  'size-threshold'?: number | undefined;
 }

@@ -5,9 +5,11 @@ import { inputArg, outputFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { soleStateDict, stateDictTensors, toPlainData } from '../checkpoint/state-dict.js';
 import { detectPrefixes } from '../checkpoint/module-tree.js';
-import { readOnnxFile, writeOnnxModel } from '../graph/files.js';
+import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from '../cli/onnx-output.js';
+import { ExternalDataFiles } from '../graph/external-data.js';
+import { readOnnxFile, type OnnxWriteSummary } from '../graph/files.js';
 import { loadWeights } from '../graph/surgery/load-weights.js';
-import { openInput, writeOutput } from '../io/files.js';
+import { openInput } from '../io/files.js';
 
 export default class LoadWeights extends ModsurgCommand {
   static override summary = "Put a checkpoint's weights into an ONNX model's initializers, by name.";
@@ -23,15 +25,19 @@ export default class LoadWeights extends ModsurgCommand {
     weights: Flags.string({ description: 'checkpoint with the new values (torch or safetensors)', required: true }),
     key: Flags.string({ description: 'the state dict at this dot path of the checkpoint (e.g. model_state_dict)' }),
     strict: Flags.boolean({ description: 'fail if any checkpoint key matches no initializer' }),
+    ...onnxOutputFlags,
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(LoadWeights);
     const reporter = this.reporter(flags, flags.output);
+    const layout = layoutRequest(flags);
     const modelSource = openInput(args.input);
     const weightsSource = openInput(flags.weights);
+    let external: ExternalDataFiles | undefined;
     try {
       const model = readOnnxFile(modelSource);
+      external = new ExternalDataFiles(model.folder, modelSource.name);
       const checkpoint = readCheckpoint(weightsSource);
       const tensors = stateDictTensors(soleStateDict(toPlainData(checkpoint.root), flags.key).dict);
       let loaded: ReturnType<typeof loadWeights>;
@@ -53,9 +59,17 @@ export default class LoadWeights extends ModsurgCommand {
       }
       if (report.untouched.length > 0) reporter.info(`${report.untouched.length} initializers kept their values (no key named them)`);
       if (report.matched.length === 0) throw new ModsurgError('no checkpoint key names an initializer of the model; nothing to load', flags.weights);
-      await writeOutput(flags.output, (sink) => writeOnnxModel({ ...model, graph }, sink));
-      reporter.json({ input: args.input, weights: flags.weights, output: flags.output, ...report });
+      let written: OnnxWriteSummary;
+      try {
+        ({ written } = await checkAndWriteEdit(model, { ...model, graph }, layout, external));
+      } catch (error) {
+        throw withFile(error, args.input);
+      }
+      const data = describeData(written, model);
+      if (data) reporter.info(data);
+      reporter.json({ input: args.input, weights: flags.weights, output: flags.output, ...report, dataFile: written.dataFile ?? null });
     } finally {
+      external?.close();
       modelSource.close();
       weightsSource.close();
     }

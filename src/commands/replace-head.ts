@@ -11,7 +11,9 @@ import { optimizerStatePaths, replaceHeadInStateDict, type HeadReplacement } fro
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { describeReplacement, describeSource, replacementJson } from '../head/report.js';
 import { classesHead, formatHeadSpec, parseHeadSpec } from '../head/spec.js';
-import { readOnnxFile, writeOnnxModel } from '../graph/files.js';
+import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from '../cli/onnx-output.js';
+import { ExternalDataFiles } from '../graph/external-data.js';
+import { readOnnxFile } from '../graph/files.js';
 import { describeOnnxReplacement, onnxReplacementJson, replaceHeadInOnnx } from '../graph/surgery/onnx-head.js';
 import { openInput, writeOutput } from '../io/files.js';
 
@@ -44,11 +46,13 @@ export default class ReplaceHead extends ModsurgCommand {
     seed: Flags.integer({ description: 'seed for the default initialisation (default: random, and reported)' }),
     key: keyFlag,
     format: formatFlag,
+    ...onnxOutputFlags,
   };
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ReplaceHead);
     const reporter = this.reporter(flags, flags.output);
+    const layout = layoutRequest(flags);
     if ((flags.head === undefined) === (flags.classes === undefined)) throw new ModsurgError('say what the new head is with one of --head SPEC and --classes N');
     if (flags.weights !== undefined && flags.seed !== undefined) throw new ModsurgError('--seed is for the default initialisation; with --weights the values come from the file');
     const spec = flags.head !== undefined ? parseHeadSpec(flags.head) : classesHead(flags.classes!);
@@ -58,16 +62,27 @@ export default class ReplaceHead extends ModsurgCommand {
       const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
       if (sniff(source).kind === 'onnx') {
         const model = readOnnxFile(source);
-        let edit: ReturnType<typeof replaceHeadInOnnx>;
+        const external = new ExternalDataFiles(model.folder, source.name);
         try {
-          edit = replaceHeadInOnnx(model, flags.at, spec, parameterSource);
+          const edit = replaceHeadInOnnx(model, flags.at, spec, parameterSource);
+          const { written } = await checkAndWriteEdit(model, edit.model, layout, external);
+          reporter.info(describeOnnxReplacement(edit));
+          reporter.info(describeSource(parameterSource));
+          const data = describeData(written, model);
+          if (data) reporter.info(data);
+          reporter.json({
+            input: source.name,
+            output: flags.output,
+            format: 'onnx',
+            ...onnxReplacementJson(edit),
+            init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed },
+            dataFile: written.dataFile ?? null,
+          });
         } catch (error) {
           throw withFile(error, source.name);
+        } finally {
+          external.close();
         }
-        await writeOutput(flags.output, (sink) => writeOnnxModel(edit.model, sink));
-        reporter.info(describeOnnxReplacement(edit));
-        reporter.info(describeSource(parameterSource));
-        reporter.json({ input: source.name, output: flags.output, format: 'onnx', ...onnxReplacementJson(edit), init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed } });
         return;
       }
       const checkpoint = readCheckpoint(source);
@@ -101,7 +116,7 @@ export default class ReplaceHead extends ModsurgCommand {
         output: flags.output,
         format,
         spec: spec.kind === 'sequential' ? formatHeadSpec(spec.layers) : null,
-        classes: spec.kind === 'single' ? spec.layer.outFeatures : null,
+        classes: spec.kind === 'single' && spec.layer.kind === 'Linear' ? spec.layer.outFeatures : null,
         init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed },
         stateDicts: replacements.map(({ path, replacement }) => replacementJson(path, replacement)),
       });

@@ -61,6 +61,11 @@ export function checkLocation(location: string, what: string): string {
   return normal;
 }
 
+/** A model read from stdin has no folder, so the data files it names cannot be found. */
+export function unreachableFromStdin(tensorName: string, location: string): ModsurgError {
+  return new ModsurgError(`initializer '${tensorName}' keeps its data in '${location}', which cannot be found for a model read from stdin; name the model's file`);
+}
+
 /**
  * Opens external data files relative to a model's folder, each once; `close` closes them all. A model read
  * from stdin has no folder, so its external data cannot be found.
@@ -76,7 +81,7 @@ export class ExternalDataFiles {
   readonly opener = (location: string, tensorName: string): ByteSource => {
     const relative = checkLocation(location, `initializer '${tensorName}'`);
     if (this.folder === undefined) {
-      throw new ModsurgError(`initializer '${tensorName}' keeps its data in '${location}', which cannot be found for a model read from stdin; name the model's file`);
+      throw unreachableFromStdin(tensorName, location);
     }
     const path = join(this.folder, relative);
     let source = this.open.get(path);
@@ -107,7 +112,7 @@ export type DataLayout =
   /** External initializers stay external, moved into one file at `location` (beside the new model). */
   | { readonly kind: 'relocate'; readonly location: string };
 
-/** What the user asked `convert` to do with a model's initializers. */
+/** What the user asked for a model's initializers (convert's and every ONNX edit's flags). */
 export interface LayoutRequest {
   /** The model's output path (`-`: stdout). */
   readonly output: string;
@@ -117,15 +122,37 @@ export interface LayoutRequest {
   readonly sizeThreshold?: number | undefined;
 }
 
-/**
- * The layout a request asks for; undefined when nothing moves and the model is copied as it is. A model
- * that has external data keeps it external, in a new file beside the output (its old file may not be).
- */
-export function requestedLayout(request: LayoutRequest, hasExternal: boolean): DataLayout | undefined {
+/** Refuses flags that contradict each other, before any work is done. */
+export function checkLayoutRequest(request: LayoutRequest): LayoutRequest {
   const { output, inline, externalData, dataFile, sizeThreshold } = request;
   if (inline && externalData) throw new ModsurgError('--inline and --external-data contradict each other; choose one');
   if (sizeThreshold !== undefined && !externalData) throw new ModsurgError('--size-threshold needs --external-data');
-  if (dataFile !== undefined && !externalData && (inline || !hasExternal)) {
+  if (dataFile !== undefined && inline) throw new ModsurgError('--data-file needs --external-data (--inline writes no data file)');
+  if (externalData && output === STDIO) throw new ModsurgError('stdout cannot carry external data; write to a file, or use --inline', output);
+  if (dataFile !== undefined) checkLocation(dataFile, '--data-file');
+  return request;
+}
+
+/** What the layout depends on besides the request. */
+export interface LayoutFacts {
+  /** The model to write has external initializers. */
+  readonly hasExternal: boolean;
+  /** An edit gave new in-memory values to initializers the input kept external (load-weights). */
+  readonly replacedExternal: boolean;
+  /** The model may keep naming the input's data files: an edit written into the input's own folder,
+   *  where those files stay valid. A copy (convert) always gets a data file of its own. */
+  readonly mayKeepData: boolean;
+}
+
+/**
+ * The layout a request asks for; undefined when nothing moves and the model is written as it is. The
+ * result must load wherever it is written: a model with external data written elsewhere gets its data
+ * file rewritten beside the output (`OUT.data`), and stdout carries it inline.
+ */
+export function requestedLayout(request: LayoutRequest, facts: LayoutFacts): DataLayout | undefined {
+  checkLayoutRequest(request);
+  const { output, inline, externalData, dataFile, sizeThreshold } = request;
+  if (dataFile !== undefined && !externalData && (inline || !facts.hasExternal)) {
     throw new ModsurgError(`--data-file needs --external-data (${inline ? '--inline writes no data file' : 'the model has no external data'})`);
   }
   const location = (): string => {
@@ -134,12 +161,23 @@ export function requestedLayout(request: LayoutRequest, hasExternal: boolean): D
   };
   if (inline) return { kind: 'inline' };
   if (externalData) return { kind: 'external', location: location(), threshold: sizeThreshold ?? DEFAULT_SIZE_THRESHOLD };
-  if (hasExternal) return { kind: 'relocate', location: location() };
+  // a stream has no folder beside it: what the model needs goes inside it (up to protobuf's limit)
+  if (output === STDIO) return facts.hasExternal ? { kind: 'inline' } : undefined;
+  // the new values must not make the model inline what the input kept outside (it may be > 2 GiB)
+  if (facts.replacedExternal) return { kind: 'external', location: location(), threshold: DEFAULT_SIZE_THRESHOLD };
+  if (facts.hasExternal && (!facts.mayKeepData || dataFile !== undefined)) return { kind: 'relocate', location: location() };
   return undefined;
 }
 
 export function hasExternalData(initializers: readonly Initializer[]): boolean {
   return initializers.some((item) => readTensorFields(item).data.kind === 'external');
+}
+
+/** True when `edited` holds in-memory values for an initializer that `input` kept in external data. */
+export function replacesExternalData(input: readonly Initializer[], edited: readonly Initializer[]): boolean {
+  const external = new Set(input.filter((item) => readTensorFields(item).data.kind === 'external').map((item) => item.proto.name ?? ''));
+  if (external.size === 0) return false;
+  return edited.some((item) => external.has(item.proto.name ?? '') && readTensorFields(item).data.kind !== 'external');
 }
 
 /** One initializer's bytes in the data file. */
@@ -169,7 +207,11 @@ const STRING = 8;
  * Plans where each initializer's bytes go. Nothing is read yet except the external bytes being inlined,
  * and those only after checking they fit in `inlineBudget` bytes (what protobuf's limit leaves).
  */
-export function planDataLayout(initializers: readonly Initializer[], layout: DataLayout, options: ReadInitializerOptions & { inlineBudget?: number }): LayoutPlan {
+export function planDataLayout(
+  initializers: readonly Initializer[],
+  layout: DataLayout,
+  options: ReadInitializerOptions & { inlineBudget?: number; toStdout?: boolean },
+): LayoutPlan {
   const pieces: DataPiece[] = [];
   let end = 0;
   const placed = (item: Initializer, name: string, bytes: InitializerBytes, location: string): Initializer => {
@@ -207,7 +249,9 @@ export function planDataLayout(initializers: readonly Initializer[], layout: Dat
   const inlinedBytes = toInline.reduce((n, d) => n + (d.bytes?.length ?? 0), 0);
   if (options.inlineBudget !== undefined && inlinedBytes > options.inlineBudget) {
     throw new ModsurgError(
-      `moving ${inlinedBytes.toLocaleString('en-US')} bytes of external data into the model would take it past protobuf's 2 GiB limit; keep them external (--external-data)`,
+      `moving ${inlinedBytes.toLocaleString('en-US')} bytes of external data into the model would take it past protobuf's 2 GiB limit; ${
+        options.toStdout ? 'stdout can only carry a model whole: write it to a file (-o FILE), which keeps them external' : 'keep them external (--external-data)'
+      }`,
     );
   }
   return {
@@ -225,12 +269,14 @@ function bytesOf(bytes: InitializerBytes): Uint8Array {
 }
 
 /** Writes a data file: each piece at its offset, zeros in the alignment gaps, read from the input piecewise. */
-export function writeDataFile(pieces: readonly DataPiece[], sink: ByteSink, onProgress?: (bytes: number) => void): void {
+export function writeDataFile(pieces: readonly DataPiece[], sink: ByteSink, onProgress?: (bytes: number, total: number) => void): void {
+  const last = pieces[pieces.length - 1];
+  const total = last === undefined ? 0 : last.offset + last.bytes.length;
   for (const piece of pieces) {
     if (sink.position < piece.offset) sink.write(new Uint8Array(piece.offset - sink.position));
     for (const chunk of storageChunks({ key: piece.name, dtype: 'uint8', numel: piece.bytes.length, location: 'cpu', data: piece.bytes.data })) {
       sink.write(chunk);
-      onProgress?.(sink.position);
+      onProgress?.(sink.position, total);
     }
   }
 }
@@ -244,7 +290,7 @@ export async function writeModelWithData(
   model: readonly Uint8Array[],
   dataPath: string,
   pieces: readonly DataPiece[],
-  onProgress?: (bytes: number) => void,
+  onProgress?: (bytes: number, total: number) => void,
 ): Promise<void> {
   await writeOutput(modelPath, async (modelSink) => {
     for (const chunk of model) modelSink.write(chunk);

@@ -1,9 +1,19 @@
-import { resolve } from 'node:path';
-import { FormatError, withFile } from '../cli/errors.js';
+import { dirname, join, resolve } from 'node:path';
+import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
 import { sniff } from '../checkpoint/sniff.js';
 import type { ByteSource } from '../io/byte-source.js';
-import type { ByteSink } from '../io/byte-sink.js';
-import { STDIO } from '../io/files.js';
+import { STDIO, writeOutput } from '../io/files.js';
+import {
+  checkModelSize,
+  hasExternalData,
+  planDataLayout,
+  PROTOBUF_LIMIT,
+  replacesExternalData,
+  requestedLayout,
+  writeModelWithData,
+  type ExternalDataFiles,
+  type LayoutRequest,
+} from './external-data.js';
 import { encodeOnnxModel, readOnnxModel, type OnnxModel } from './model.js';
 
 /** Reads an ONNX model, with the file named in any error. */
@@ -20,6 +30,69 @@ export function readOnnxFile(source: ByteSource): OnnxModel {
   }
 }
 
-export function writeOnnxModel(model: OnnxModel, sink: ByteSink): void {
-  for (const chunk of encodeOnnxModel(model)) sink.write(chunk);
+/** What writing a model did with its initializers' data, for the report. */
+export interface OnnxWriteSummary {
+  /** The data file written beside the model (its location), if one was. */
+  readonly dataFile: string | undefined;
+  /** Initializers in that data file. */
+  readonly external: number;
+  readonly dataBytes: number;
+  /** Initializers moved from external data into the model. */
+  readonly inlined: number;
+  readonly inlinedBytes: number;
+  /** The model still names the input's own data files (an edit written beside its input). */
+  readonly keptInputData: boolean;
+}
+
+/** How a command writes its model: a copy (convert) gets data files of its own; an edit may keep the input's. */
+export type WritePolicy = 'copy' | 'edit';
+
+/**
+ * Writes a model (edited from `input`, or `input` itself) to `request.output` so that it loads there:
+ * external data stays valid where the output may keep naming the input's data files, is rewritten beside
+ * the output where it goes elsewhere, and is carried inline on stdout, all by one layout decision
+ * (`requestedLayout`). The model and its data file appear together or not at all.
+ */
+export async function writeOnnxOutput(
+  input: OnnxModel,
+  model: OnnxModel,
+  request: LayoutRequest,
+  policy: WritePolicy,
+  external: ExternalDataFiles,
+  onProgress?: (bytes: number, total: number) => void,
+): Promise<OnnxWriteSummary> {
+  const { output } = request;
+  const hasExternal = hasExternalData(model.graph.initializers);
+  const besideInput = output !== STDIO && input.folder !== undefined && resolve(dirname(output)) === input.folder;
+  const layout = requestedLayout(request, {
+    hasExternal,
+    replacedExternal: replacesExternalData(input.graph.initializers, model.graph.initializers),
+    mayKeepData: policy === 'edit' && besideInput,
+  });
+  if (layout === undefined) {
+    const chunks = encodeOnnxModel(model);
+    checkModelSize(chunks, output);
+    await writeOutput(output, (sink) => chunks.forEach((chunk) => sink.write(chunk)));
+    return { dataFile: undefined, external: 0, dataBytes: 0, inlined: 0, inlinedBytes: 0, keptInputData: hasExternal };
+  }
+  const size = encodeOnnxModel(model).reduce((n, c) => n + c.length, 0);
+  const plan = planDataLayout(model.graph.initializers, layout, { external: external.opener, inlineBudget: PROTOBUF_LIMIT - size, toStdout: output === STDIO });
+  const chunks = encodeOnnxModel({ ...model, graph: { ...model.graph, initializers: plan.initializers } });
+  checkModelSize(chunks, output);
+  const dataFile = plan.pieces.length > 0 && layout.kind !== 'inline' ? layout.location : undefined;
+  if (dataFile === undefined) {
+    await writeOutput(output, (sink) => chunks.forEach((chunk) => sink.write(chunk)));
+  } else {
+    const dataPath = join(dirname(output), dataFile);
+    if (resolve(dataPath) === resolve(output)) throw new ModsurgError('the data file cannot be the model itself', output);
+    await writeModelWithData(output, chunks, dataPath, plan.pieces, onProgress);
+  }
+  return {
+    dataFile,
+    external: dataFile === undefined ? 0 : plan.external,
+    dataBytes: dataFile === undefined ? 0 : plan.dataSize,
+    inlined: plan.inlined,
+    inlinedBytes: plan.inlinedBytes,
+    keptInputData: false,
+  };
 }

@@ -1,3 +1,4 @@
+import { ModsurgError } from '../cli/errors.js';
 import { consumers, metadataValue, type Graph, type GraphNode, type NodeProto } from './graph.js';
 
 /**
@@ -64,25 +65,72 @@ export function isWithin(path: string, module: string): boolean {
 
 /**
  * What flows into and out of a module: the tensors its nodes read that are made outside it (graph inputs
- * and other modules' outputs; initializers are not counted), and the tensors it makes that are read
- * outside it or are graph outputs. Both in graph order.
+ * and other modules' outputs), and the tensors it makes that are read outside it or are graph outputs.
+ * Both in graph order. Constants are not part of it: initializers, and what nodes compute from constants
+ * alone (the Identity aliases an exporter adds when it shares equal initializers between modules).
  */
 export function moduleBoundary(graph: Graph, modulePath: string): { inputs: string[]; outputs: string[] } {
   const inside = new Set(nodesOfModule(graph, modulePath));
   const produced = new Set([...inside].flatMap((n) => n.proto.output ?? []));
-  const initializers = new Set(graph.initializers.map((i) => i.proto.name ?? ''));
+  const constant = constantTensors(graph);
   const graphOutputs = new Set(graph.outputs.map((o) => o.proto.name ?? ''));
   const readers = consumers(graph);
   const inputs = new Set<string>();
   const outputs = new Set<string>();
   for (const node of inside) {
-    for (const input of node.proto.input ?? []) if (input !== '' && !produced.has(input) && !initializers.has(input)) inputs.add(input);
+    for (const input of node.proto.input ?? []) if (input !== '' && !produced.has(input) && !constant.has(input)) inputs.add(input);
     for (const output of node.proto.output ?? []) {
-      if (output === '') continue;
+      if (output === '' || constant.has(output)) continue;
       if (graphOutputs.has(output) || (readers.get(output) ?? []).some((reader) => !inside.has(reader))) outputs.add(output);
     }
   }
   return { inputs: [...inputs], outputs: [...outputs] };
+}
+
+/** The one tensor a module gives the rest of the graph (what `forward` returns). */
+export function moduleOutput(graph: Graph, modulePath: string): string {
+  const { outputs } = moduleBoundary(graph, modulePath);
+  if (outputs.length === 1) return outputs[0]!;
+  if (outputs.length === 0) {
+    if (nodesOfModule(graph, modulePath).length === 0) throw new ModsurgError(`no nodes of module '${modulePath}' in the graph (see modsurg inspect for its modules)`);
+    throw new ModsurgError(`module '${modulePath}' gives nothing to the rest of the graph`);
+  }
+  throw new ModsurgError(`module '${modulePath}' gives ${outputs.length} tensors to the rest of the graph (${outputs.join(', ')}); name one with --tensor`);
+}
+
+/** A tensor named as is (a node's output or a graph input), or else the output of the module of that path. */
+export function tensorOrModuleOutput(graph: Graph, name: string): string {
+  const names = new Set([...graph.nodes.flatMap((n) => n.proto.output ?? []), ...graph.inputs.map((i) => i.proto.name)]);
+  if (names.has(name)) return name;
+  if (nodesOfModule(graph, name).length === 0) throw new ModsurgError(`'${name}' is neither a tensor nor a module of the graph (see modsurg inspect)`);
+  return moduleOutput(graph, name);
+}
+
+/** Tensors whose values are fixed: initializers, and outputs of nodes that read only such tensors. */
+export function constantTensors(graph: Graph): Set<string> {
+  let known = constantCache.get(graph);
+  if (known) return known;
+  known = new Set<string>(graph.initializers.map((i) => i.proto.name ?? ''));
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const node of graph.nodes) {
+      const outputs = (node.proto.output ?? []).filter((o) => o !== '');
+      if (outputs.every((o) => known.has(o)) || !(node.proto.input ?? []).every((i) => i === '' || known.has(i))) continue;
+      // nodes with subgraphs may read outer values their inputs do not list; RandomNormal and friends have no inputs but are not constant
+      if (hasSubgraph(node.proto) || /^Random/.test(node.proto.op_type ?? '')) continue;
+      for (const o of outputs) known.add(o);
+      grew = true;
+    }
+  }
+  constantCache.set(graph, known);
+  return known;
+}
+
+const constantCache = new WeakMap<Graph, Set<string>>();
+
+function hasSubgraph(node: NodeProto): boolean {
+  return (node.attribute ?? []).some((a) => a.type === 5 || a.type === 10);
 }
 
 function findModules(graph: Graph): GraphModules {
@@ -111,7 +159,7 @@ function findModules(graph: Graph): GraphModules {
     const weight = (node.proto.input ?? []).find((i) => initializerNames.has(i) && stateDictKey(i));
     if (weight !== undefined) set(node, parentPath(weight), 'initializer');
   }
-  adoptConstants(graph, initializerNames, moduleOf, set);
+  adoptConstants(graph, moduleOf, set);
   const paths = new Set<string>();
   for (const node of graph.nodes) {
     const path = moduleOf.get(node);
@@ -218,22 +266,11 @@ function modulesOfInitializerNames(graph: Graph): Set<string> {
  */
 function adoptConstants(
   graph: Graph,
-  initializerNames: ReadonlySet<string>,
   moduleOf: Map<GraphNode, string>,
   set: (node: GraphNode, path: string, source: ScopeSource) => void,
 ): void {
-  const constant = new Set<string>(initializerNames);
-  const constantNodes = new Set<GraphNode>();
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const node of graph.nodes) {
-      if (constantNodes.has(node) || !(node.proto.input ?? []).every((i) => i === '' || constant.has(i))) continue;
-      constantNodes.add(node);
-      for (const o of node.proto.output ?? []) constant.add(o);
-      grew = true;
-    }
-  }
+  const constant = constantTensors(graph);
+  const constantNodes = new Set(graph.nodes.filter((node) => (node.proto.output ?? []).some((o) => o !== '' && constant.has(o))));
   const candidates = graph.nodes.filter((node) => constantNodes.has(node) && !moduleOf.has(node));
   const readers = consumers(graph);
   let adopted = true;

@@ -1,8 +1,8 @@
 import { ModsurgError } from '../cli/errors.js';
-import type { DType } from '../checkpoint/dtype.js';
+import { isFloating, type DType } from '../checkpoint/dtype.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import { dictGet, keyText, py, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';
-import { metadataOf, withEntries } from '../checkpoint/state-dict.js';
+import { metadataOf, stateDictTensors, withEntries } from '../checkpoint/state-dict.js';
 import { contiguousStride, numelOf, type Tensor } from '../checkpoint/tensor.js';
 import { findHeadModule, type HeadModule } from './find-module.js';
 import { layersOf, type HeadSpec, type ResolvedHead } from './layers.js';
@@ -37,6 +37,43 @@ export function replaceHeadInStateDict(dict: PyDict, at: string | undefined, spe
   const parameters = headParametersFrom(head, dtype, module.at, source);
   const { dict: result, removed, added } = spliceHead(dict, module.at, head, parameters);
   return { dict: result, at: module.at, chosen: module.chosen, replaced: module.description, inFeatures: head.inFeatures, head, removed, added, parameters };
+}
+
+export interface ModuleAddition {
+  readonly dict: PyDict;
+  readonly at: string;
+  readonly head: ResolvedHead;
+  readonly added: string[];
+  readonly parameters: HeadParameter[];
+  readonly dtype: CastTarget;
+}
+
+/**
+ * `model.add_module(at, module)` then `model.state_dict()`, on a state dict: the new module's keys come
+ * last (it is registered last), and `_metadata` records it. A name in use is an error (replacing a module
+ * is replace-head's job). New parameters take the dtype most of the state dict's floating tensors have.
+ */
+export function addModuleToStateDict(dict: PyDict, at: string, spec: HeadSpec, source: ParameterSource): ModuleAddition {
+  if (!/^[A-Za-z_]\w*(\.\w+)*$/.test(at)) throw new ModsurgError(`--at '${at}' is not a module path (names like fc_add or head.fc)`);
+  const tensors = stateDictTensors(dict);
+  const taken = tensors.filter(([key]) => key === at || key.startsWith(`${at}.`)).map(([key]) => key);
+  if (taken.length > 0) {
+    throw new ModsurgError(`'${at}' already exists (${taken.slice(0, 3).join(', ')}${taken.length > 3 ? ', …' : ''}); to put a new module in its place, use modsurg replace-head --at ${at}`);
+  }
+  const head = resolveHead(spec, undefined);
+  const dtype = commonFloatingDtype(tensors.map(([, tensor]) => tensor.dtype));
+  const parameters = headParametersFrom(head, dtype, at, source);
+  const { dict: result, added } = spliceHead(dict, at, head, parameters);
+  return { dict: result, at, head, added, parameters, dtype };
+}
+
+/** The floating dtype most tensors have (float32 when none is floating), which must be one modsurg computes in. */
+function commonFloatingDtype(dtypes: readonly DType[]): CastTarget {
+  const counts = new Map<DType, number>();
+  for (const dtype of dtypes) if (isFloating(dtype)) counts.set(dtype, (counts.get(dtype) ?? 0) + 1);
+  const [common] = [...counts].reduce<[DType, number]>((best, entry) => (entry[1] > best[1] ? entry : best), ['float32', 0]);
+  if (!isCastTarget(common)) throw new ModsurgError(`the state dict holds ${common} weights; new parameters can be float16, bfloat16, float32 or float64 only`);
+  return common;
 }
 
 const CAST_TARGETS: readonly CastTarget[] = ['float16', 'bfloat16', 'float32', 'float64'];
@@ -83,7 +120,7 @@ function headMetadata(dict: PyDict, at: string, head: ResolvedHead): PyDict | un
   const version = (n: number): PyValue => py.dict([[py.str('version'), py.int(n)]]);
   const fresh: [PyValue, PyValue][] =
     head.kind === 'single'
-      ? [[py.str(at), version(MODULE_VERSIONS.Linear)]]
+      ? [[py.str(at), version(MODULE_VERSIONS[head.layer.kind])]]
       : [[py.str(at), version(MODULE_VERSIONS.Sequential)], ...layersOf(head).map((layer): [PyValue, PyValue] => [py.str(`${at}.${layer.name}`), version(MODULE_VERSIONS[layer.kind])])];
   const entries: [PyValue, PyValue][] = [];
   let placed = false;

@@ -101,27 +101,27 @@ export type LayerKind = HeadLayer['kind'];
 export type ResolvedLayer = HeadLayer<number>;
 
 /**
- * What replaces the module: an `nn.Sequential` of named layers (keys `fc.fc1.weight`), or, for
- * `--classes N`, one `nn.Linear` that is the module itself (keys `fc.weight`).
+ * What replaces (or is added as) the module: an `nn.Sequential` of named layers (keys `fc.fc1.weight`),
+ * or one layer that is the module itself (keys `fc.weight`): `--classes N`'s `nn.Linear`, add-module's `--layer`.
  */
 export type HeadSpec =
   | { readonly kind: 'sequential'; readonly layers: readonly HeadLayer[] }
-  | { readonly kind: 'single'; readonly layer: LinearLayer };
+  | { readonly kind: 'single'; readonly layer: HeadLayer };
 
 /** A head with every `?` filled in, and the feature counts it takes and gives. */
 export type ResolvedHead = (
   | { readonly kind: 'sequential'; readonly layers: readonly ResolvedLayer[] }
-  | { readonly kind: 'single'; readonly layer: LinearLayer<number> }
+  | { readonly kind: 'single'; readonly layer: ResolvedLayer }
 ) & { readonly inFeatures: number; readonly outFeatures: number };
 
-/** The layers of a head, in order (one for a single Linear). */
+/** The layers of a head, in order (one for a single layer). */
 export function layersOf(head: ResolvedHead): readonly ResolvedLayer[];
 export function layersOf(head: HeadSpec): readonly HeadLayer[];
 export function layersOf(head: HeadSpec | ResolvedHead): readonly HeadLayer[] {
   return head.kind === 'sequential' ? head.layers : [head.layer];
 }
 
-/** A name relative to the head module: `fc1.weight` in a Sequential, `weight` for a single Linear. */
+/** A name relative to the head module: `fc1.weight` in a Sequential, `weight` for a single layer. */
 export function qualify(layerName: string, member: string): string {
   return layerName === '' ? member : `${layerName}.${member}`;
 }

@@ -18,7 +18,7 @@ export function resolveHead(spec: HeadSpec, inFeatures: number | undefined, orig
   }
   const walk = new FeatureWalk(input, origin);
   if (spec.kind === 'single') {
-    const layer = walk.linear(spec.layer);
+    const layer = walk.layer(spec.layer);
     return { kind: 'single', layer, inFeatures: input, outFeatures: walk.features };
   }
   const resolved = spec.layers.map((layer) => walk.layer(layer));

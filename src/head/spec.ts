@@ -5,7 +5,7 @@ import { SpecError, parseSyntax, type ItemSyntax, type Located } from './syntax.
 import { pythonRepr, sameValue, type SpecValue } from './values.js';
 
 export type SequentialSpec = Extract<HeadSpec, { kind: 'sequential' }>;
-export type SingleLinearSpec = Extract<HeadSpec, { kind: 'single' }>;
+export type SingleLayerSpec = Extract<HeadSpec, { kind: 'single' }>;
 
 /**
  * Parses a head written like the contents of `nn.Sequential(OrderedDict(...))`:
@@ -74,8 +74,17 @@ function buildLayer(item: ItemSyntax, name: string, text: string, origin: string
   }
 }
 
+/** One unnamed layer that is the module itself (add-module's `--layer 'Linear(1001,10)'`). */
+export function parseLayerSpec(text: string, origin: string): SingleLayerSpec {
+  const items = parseSyntax(text, origin);
+  if (items.length !== 1) throw new ModsurgError(`${origin} is one layer, like 'Linear(1001,10)'; for several, use --head`);
+  const item = items[0]!;
+  if (item.name) throw new SpecError(origin, 'the layer takes its name from --at; write it without a name', text, item.name.at);
+  return { kind: 'single', layer: buildLayer(item, '', text, origin) };
+}
+
 /** `--classes N`: the module itself becomes `nn.Linear(in_features, N)`, in_features from the model. */
-export function classesHead(classes: number): SingleLinearSpec {
+export function classesHead(classes: number): SingleLayerSpec {
   if (!Number.isSafeInteger(classes) || classes < 1) throw new ModsurgError(`--classes must be a positive integer, not ${classes}`);
   const layer: LinearLayer = { kind: 'Linear', name: '', inFeatures: '?', outFeatures: classes, bias: true };
   return { kind: 'single', layer };

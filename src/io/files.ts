@@ -112,6 +112,29 @@ function installInterruptHandler(): void {
 }
 
 /**
+ * Refuses an output path that cannot be written before any work is done: its folder must exist, and
+ * the path must not be a folder itself.
+ */
+export function checkOutputTarget(target: string): void {
+  if (target === STDIO) return;
+  const folder = dirname(target);
+  let isFolder: boolean;
+  try {
+    isFolder = statSync(folder).isDirectory();
+  } catch {
+    throw new ModsurgError(`folder ${folder} does not exist`, target);
+  }
+  if (!isFolder) throw new ModsurgError(`${folder} is not a folder`, target);
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(target).isDirectory();
+  } catch {
+    // not there yet: the usual case
+  }
+  if (isDirectory) throw new ModsurgError('is a directory; name the file to write in it', target);
+}
+
+/**
  * Writes an output so that it either appears complete or not at all: the bytes go to a temporary file
  * beside the target (or in the temp folder for stdout) which is renamed (or copied to stdout) only once
  * `write` has finished. Writing over the input works, since the input stays open on its own inode.
@@ -121,6 +144,7 @@ export async function writeOutput(target: string, write: (sink: ByteSink) => voi
   if (toStdout && process.stdout.isTTY) {
     throw new ModsurgError('refusing to write binary data to a terminal; use -o FILE or pipe it into another command', STDIO);
   }
+  checkOutputTarget(target);
   const folder = toStdout ? tmpdir() : dirname(target);
   const temp = join(folder, `.${toStdout ? 'stdout' : basename(target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
   installInterruptHandler();

@@ -243,20 +243,28 @@ describe('external data', () => {
     expect(defaultDataFileName('model.onnx')).toBe('model.onnx.data');
   });
 
-  it('turns convert’s flags into a layout', () => {
+  it('turns the output flags into a layout that loads where the model is written', () => {
     const ask = { output: 'out/m.onnx', inline: false, externalData: false };
-    expect(requestedLayout(ask, false)).toBeUndefined();
-    expect(requestedLayout(ask, true)).toEqual({ kind: 'relocate', location: 'm.onnx.data' });
-    expect(requestedLayout({ ...ask, externalData: true }, false)).toEqual({ kind: 'external', location: 'm.onnx.data', threshold: 1024 });
-    expect(requestedLayout({ ...ask, externalData: true, dataFile: 'w/x.bin', sizeThreshold: 0 }, false)).toEqual({ kind: 'external', location: 'w/x.bin', threshold: 0 });
-    expect(requestedLayout({ ...ask, inline: true }, true)).toEqual({ kind: 'inline' });
-    expect(requestedLayout({ ...ask, output: '-', inline: true }, true)).toEqual({ kind: 'inline' });
-    expect(requestedLayout({ ...ask, output: '-' }, false)).toBeUndefined();
-    expect(() => requestedLayout({ ...ask, output: '-' }, true)).toThrow(/stdout cannot carry external data/);
-    expect(() => requestedLayout({ ...ask, inline: true, externalData: true }, true)).toThrow(/contradict/);
-    expect(() => requestedLayout({ ...ask, sizeThreshold: 5 }, true)).toThrow(/--size-threshold needs --external-data/);
-    expect(() => requestedLayout({ ...ask, dataFile: 'x' }, false)).toThrow(/--data-file needs --external-data \(the model has no external data\)/);
-    expect(requestedLayout({ ...ask, dataFile: 'x.bin' }, true)).toEqual({ kind: 'relocate', location: 'x.bin' });
+    const inlineModel = { hasExternal: false, replacedExternal: false, mayKeepData: false };
+    const copy = { ...inlineModel, hasExternal: true };
+    const editBeside = { ...copy, mayKeepData: true };
+    expect(requestedLayout(ask, inlineModel)).toBeUndefined();
+    expect(requestedLayout(ask, copy)).toEqual({ kind: 'relocate', location: 'm.onnx.data' });
+    expect(requestedLayout(ask, editBeside)).toBeUndefined();
+    expect(requestedLayout({ ...ask, dataFile: 'x.bin' }, editBeside)).toEqual({ kind: 'relocate', location: 'x.bin' });
+    expect(requestedLayout(ask, { ...editBeside, replacedExternal: true })).toEqual({ kind: 'external', location: 'm.onnx.data', threshold: 1024 });
+    expect(requestedLayout({ ...ask, externalData: true }, inlineModel)).toEqual({ kind: 'external', location: 'm.onnx.data', threshold: 1024 });
+    expect(requestedLayout({ ...ask, externalData: true, dataFile: 'w/x.bin', sizeThreshold: 0 }, inlineModel)).toEqual({ kind: 'external', location: 'w/x.bin', threshold: 0 });
+    expect(requestedLayout({ ...ask, inline: true }, copy)).toEqual({ kind: 'inline' });
+    expect(requestedLayout({ ...ask, output: '-', inline: true }, copy)).toEqual({ kind: 'inline' });
+    expect(requestedLayout({ ...ask, output: '-' }, inlineModel)).toBeUndefined();
+    expect(requestedLayout({ ...ask, output: '-' }, copy)).toEqual({ kind: 'inline' });
+    expect(requestedLayout({ ...ask, output: '-' }, { ...copy, replacedExternal: true })).toEqual({ kind: 'inline' });
+    expect(() => requestedLayout({ ...ask, output: '-', externalData: true }, copy)).toThrow(/stdout cannot carry external data/);
+    expect(() => requestedLayout({ ...ask, inline: true, externalData: true }, copy)).toThrow(/contradict/);
+    expect(() => requestedLayout({ ...ask, sizeThreshold: 5 }, copy)).toThrow(/--size-threshold needs --external-data/);
+    expect(() => requestedLayout({ ...ask, dataFile: 'x' }, inlineModel)).toThrow(/--data-file needs --external-data \(the model has no external data\)/);
+    expect(requestedLayout({ ...ask, dataFile: 'x.bin' }, copy)).toEqual({ kind: 'relocate', location: 'x.bin' });
   });
 
   it('aligns tensors over 1 MiB to 64 KiB and packs smaller ones, as torch.onnx does', () => {

@@ -2,7 +2,7 @@
 """Compare a checkpoint written by modsurg (OUT) with a reference (REF), bit for bit.
 
 usage: compare_ckpt.py OUT REF [--out-key DOTPATH] [--ref-key DOTPATH] [--ref-unsafe]
-                       [--no-metadata] [--strides-any] [--no-sharing] [--mapping-any] [--any-order]
+                       [--no-metadata | --metadata-subset] [--strides-any] [--no-sharing] [--mapping-any] [--any-order]
                        [--no-requires-grad] [--identity]
        compare_ckpt.py --batch FILE.jsonl|-
 
@@ -13,7 +13,7 @@ model.state_dict(); fixtures/ is on sys.path so models.TinyResNet unpickles).
 
 Checks, recursively: same container types (dict vs OrderedDict unless --mapping-any; list vs tuple;
 torch.Size), same keys in the same order (--any-order: same key set), OrderedDict `_metadata` equal when either side has it
-(--no-metadata skips), python scalars equal by type and value (floats bitwise), tensors: same type
+(--no-metadata skips; --metadata-subset: every OUT entry is REF's, in REF's order), python scalars equal by type and value (floats bitwise), tensors: same type
 (Parameter vs Tensor), dtype, shape, requires_grad, stride and storage_offset (--strides-any skips
 these and implies --no-sharing), equal bytes (quantized: qscheme/scales/zero points + int_repr);
 storage sharing: tensors that share a storage in REF must share one in OUT and vice versa;
@@ -103,6 +103,16 @@ class Comparer:
                 self.diff(path, "_metadata missing (ref has %d entries)" % len(rm))
             elif rm is None and om is not None:
                 self.diff(path, "unexpected _metadata (ref has none)")
+            elif rm is not None and self.o.metadata_subset:
+                # parameter-free modules (ReLU, Dropout, Softmax) leave no keys, so nothing on a file can know them
+                missing = [k for k in om if k not in rm]
+                if missing:
+                    self.diff(path, "_metadata entries the reference does not have: %s" % missing[:10])
+                elif [k for k in rm if k in om] != list(om):
+                    self.diff(path, "_metadata order differs from the reference's")
+                for k in om:
+                    if k in rm:
+                        self.cmp(om[k], rm[k], path + ("_metadata", k))
             elif rm is not None:
                 self.cmp(om, rm, path + ("_metadata",))
 
@@ -185,6 +195,8 @@ def run(argv):
     ap.add_argument("--ref-key")
     ap.add_argument("--ref-unsafe", action="store_true")
     ap.add_argument("--no-metadata", action="store_true")
+    ap.add_argument("--metadata-subset", action="store_true",
+                    help="OUT's _metadata entries must be REF's, equal and in REF's order; REF may have more")
     ap.add_argument("--strides-any", action="store_true")
     ap.add_argument("--no-sharing", action="store_true")
     ap.add_argument("--mapping-any", action="store_true", help="dict and OrderedDict compare equal")

@@ -14,6 +14,8 @@ MODEL: TinyResNet | TinyUNet | TinyScriptNet, optionally wrapped:
                                            and _metadata as torch.compile, without importing dynamo)
   Lightning(X)     -> keys 'model.*'
   Wrapped(NAME,X)  -> keys 'NAME.*'
+  TutorialExtraInput(X), TutorialTwoOutputs(X) -> the tutorial's Model(net): keys 'net.*' plus
+                      fc_add.* (Linear(1001, 10)) or fc1.* (Linear(1000, 10)); X needs --num-classes 1000
 --num-classes/--width are TinyResNet(num_classes=, width=) arguments.
 --head JSON replaces submodules by nn.Linear before loading, e.g. '{"fc": [8, 5]}' (in, out[, bias]).
 --forward runs the loaded model (eval, float32) on INPUT.npy; with --expect the output must match
@@ -47,6 +49,8 @@ def build(spec, a):
             return _wrap("_orig_mod", build(inner, a))
         if wrapper == "Lightning":
             return models.LightningLike(build(inner, a))
+        if wrapper in ("TutorialExtraInput", "TutorialTwoOutputs"):
+            return getattr(models, wrapper)(build(inner, a))
         raise C.Usage("unknown wrapper %r" % wrapper)
     if spec == "TinyResNet":
         kw = {}

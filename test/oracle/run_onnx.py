@@ -19,10 +19,11 @@ Shape check (default on; --no-shape-check skips): every output's declared type m
 onnxruntime produced: same elem type, same rank, fixed dims (dim_value) equal; symbolic dims
 (dim_param, e.g. 'batch') and missing shapes match anything.
 --ort-opt: onnxruntime graph optimization level (default all, as a deployed model would run).
+onnxruntime loads MODEL by its path, as a user would: its external data must be where the model says.
 
 All outputs are computed (one session.run); every output is reported, compared or not.
 Prints one JSON line:
-  {"ok": bool, "checker": "ok" | "skipped" | "<error>", "diffs": [...],
+  {"ok": bool, "checker": "ok" | "skipped" | "<error>", "diffs": [...], "external_data": [data file locations],
    "inputs":  [{"name", "elem_type", "shape": declared dims (ints / dim_param strings / null)}],
    "outputs": {NAME: {"shape", "dtype", "declared": {"elem_type", "shape"}, "expected": FILE | null,
                       "max_abs_diff": float | "nan" | "inf" | null, "ok": bool | null}},
@@ -131,7 +132,9 @@ def run(argv):
     if not os.path.exists(a.model):
         raise C.Mismatch("MODEL %s does not exist" % a.model)
     try:
-        mdl = onnx.load(a.model)
+        mdl = onnx.load(a.model, load_external_data=False)
+        external = sorted({e.value for t in mdl.graph.initializer for e in t.external_data if e.key == "location"})
+        onnx.load_external_data_for_model(mdl, os.path.dirname(os.path.abspath(a.model)))
     except Exception as e:  # noqa: BLE001
         raise C.Mismatch("onnx.load(%s) failed: %s: %s" % (a.model, type(e).__name__, str(e)[:300]))
 
@@ -147,6 +150,7 @@ def run(argv):
             diffs.append("checker: " + res["checker"])
 
     inits = {t.name for t in mdl.graph.initializer}
+    res["external_data"] = external
     graph_inputs = [vi for vi in mdl.graph.input if vi.name not in inits]
     in_names = [vi.name for vi in graph_inputs]
     out_names = [vi.name for vi in mdl.graph.output]
@@ -203,7 +207,8 @@ def run(argv):
         "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[a.ort_opt]
     try:
-        sess = ort.InferenceSession(mdl.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        # by path, as a user loads it: external data must be where the model says, relative to its folder
+        sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001
         diffs.append("onnxruntime cannot load the model: %s: %s" % (type(e).__name__, str(e).strip()[:500]))
         res["ok"] = False

@@ -25,8 +25,10 @@ export interface AddInputRequest {
 
 /**
  * The seed tutorial's extra input, in ONNX: output = head(cat(pre(T), NAME reshaped to [batch, -1]),
- * dim=1) — what `torch.cat((x, add_variable.unsqueeze(1)), 1)` before the classifier computes. The
- * part of the graph that only fed the old output is removed (unless it is kept).
+ * dim=1) — what `torch.cat((x, add_variable.unsqueeze(1)), 1)` before the classifier computes, or after the
+ * whole network when T is the graph output itself (the tutorial's `Model(net)`). The head's result takes
+ * the output's name; the old output becomes internal (or stays, renamed, with `keepOutput`), and the part
+ * of the graph that only fed it is removed.
  */
 export function addInput(graph: Graph, request: AddInputRequest): { graph: Graph; keptAs?: string } {
   const outputIndex = graph.outputs.findIndex((o) => o.proto.name === request.output);
@@ -34,26 +36,31 @@ export function addInput(graph: Graph, request: AddInputRequest): { graph: Graph
   if (tensorNames(graph).has(request.name)) throw new ModsurgError(`the name '${request.name}' is already used in the graph`);
   const headDtype = request.parameters[0]?.dtype ?? 'float32';
 
-  // the old output either goes (with what only it needed) or stays under another name
+  // the old output goes (with what only it needed) or stays under another name; when T is the old output
+  // itself, it is renamed so that the head's result can take the name
   const others = graph.outputs.filter((_, i) => i !== outputIndex);
   let base: Graph;
   let keptAs: string | undefined;
-  if (request.keepOutput) {
-    keptAs = uniqueName(tensorNames(graph), `${request.output}_original`);
-    base = renameTensor(graph, request.output, keptAs);
+  let at = request.at;
+  if (request.keepOutput || request.at === request.output) {
+    const renamed = uniqueName(tensorNames(graph), `${request.output}_original`);
+    base = renameTensor(graph, request.output, renamed);
+    if (at === request.output) at = renamed;
+    if (request.keepOutput) keptAs = renamed;
+    else base = { ...base, outputs: others, valueInfo: base.valueInfo.filter((v) => v.proto.name !== renamed) };
   } else {
     // T stays needed while what only fed the old output goes (its names become free for the head)
-    base = { ...cleanup({ ...graph, outputs: [...others, { proto: { name: request.at } }] }), outputs: others };
+    base = { ...cleanup({ ...graph, outputs: [...others, { proto: { name: at } }] }), outputs: others };
   }
 
   const used = tensorNames(base);
   used.add(request.name);
   const nodes: GraphNode[] = [];
   const initializers: Initializer[] = [];
-  let features = request.at;
+  let features = at;
   if (request.pre) {
     features = uniqueName(used, `${request.name}/pre_output`);
-    const pre = headNodes(request.pre.head, request.pre.parameters, { input: request.at, output: features, at: `${request.name}_pre`, opset: request.opset, dtype: headDtype, used });
+    const pre = headNodes(request.pre.head, request.pre.parameters, { input: at, output: features, at: `${request.name}_pre`, opset: request.opset, dtype: headDtype, used });
     nodes.push(...pre.nodes);
     initializers.push(...pre.initializers);
   }

@@ -1,4 +1,8 @@
 import { ModsurgError } from '../../cli/errors.js';
+import type { DType } from '../../checkpoint/dtype.js';
+import type { ResolvedHead } from '../../head/layers.js';
+import type { HeadParameter } from '../../head/params.js';
+import { headNodes } from './head-nodes.js';
 import { producers, tensorNames, uniqueName, valueInfoProto, type Graph, type GraphNode, type TensorType, type ValueInfo } from '../graph.js';
 
 /** A tensor to expose as a graph output, optionally under another name. */
@@ -37,6 +41,42 @@ export function addOutputs(graph: Graph, requests: readonly OutputRequest[]): { 
     added.push(name);
   }
   return { graph: { ...graph, nodes, outputs }, added };
+}
+
+export interface HeadOutputRequest {
+  /** T: the tensor the head reads. */
+  readonly tensor: string;
+  /** The new graph output: head(T). */
+  readonly as: string;
+  readonly head: ResolvedHead;
+  readonly parameters: readonly HeadParameter[];
+  readonly dtype: DType;
+  readonly opset: number;
+}
+
+/**
+ * A new graph output computed by a head on T, after the original outputs, which stay as they are: the
+ * tutorial's `x10 = output(fc1(dropout(relu(x1000))))` returned beside `x1000`. The head's parameters are
+ * named like its state-dict keys at the top level (`fc1.weight`). Untyped until `typeOutputs`.
+ */
+export function addHeadOutput(graph: Graph, request: HeadOutputRequest): { graph: Graph; added: string[] } {
+  const producedBy = producers(graph);
+  if (!producedBy.has(request.tensor) && !graph.inputs.some((i) => i.proto.name === request.tensor)) {
+    throw new ModsurgError(`no tensor named '${request.tensor}' in the graph`);
+  }
+  const used = tensorNames(graph);
+  if (used.has(request.as)) throw new ModsurgError(`the name '${request.as}' is already used in the graph; choose another with --as`);
+  used.add(request.as);
+  const built = headNodes(request.head, request.parameters, { input: request.tensor, output: request.as, at: '', opset: request.opset, dtype: request.dtype, used });
+  return {
+    graph: {
+      ...graph,
+      nodes: [...graph.nodes, ...built.nodes],
+      initializers: [...graph.initializers, ...built.initializers],
+      outputs: [...graph.outputs, { proto: { name: request.as } }],
+    },
+    added: [request.as],
+  };
 }
 
 /** Gives outputs their inferred types; an output whose type could not be inferred is an error. */
