@@ -3,12 +3,17 @@
 #
 #   bash scripts/setup-oracle.sh                  # .oracle/ venv: torch 2.13 (+cpu), safetensors, numpy, onnx, onnxruntime, onnxscript
 #   bash scripts/setup-oracle.sh --with-torch113  # also Debian's python3-torch (torch 1.13) for /usr/bin/python3
+#   bash scripts/setup-oracle.sh --with-hub       # also .oracle/hub: timm, transformers and torchvision's Python
+#                                                 # code, to regenerate fixtures/realworld/hub_* (tests do not need it)
 #
 # 1. If .oracle/bin/python imports torch (>= 2.6), safetensors, onnx, onnxruntime and numpy: nothing to do.
 # 2. Else: python3 -m venv .oracle && pip install the pinned set (needs the local pip mirror).
 # 3. If pip fails (no mirror): apt-get install python3-torch python3-onnx python3-numpy and make
 #    .oracle/bin/python a wrapper exec-ing /usr/bin/python3 (torch 1.13: older, safetensors and
 #    onnxruntime probably missing -> warnings; tests needing them will fail).
+# --with-hub: pip install --target .oracle/hub transformers (with its dependencies, none of them torch), then
+#    timm, pillow and torchvision without theirs. torchvision from the mirror is a CUDA build whose C extension
+#    cannot load beside the CPU torch; fixtures/realworld.py imports its model code without it.
 # --with-torch113: apt-get install -y python3-torch (only if /usr/bin/python3 cannot import torch yet),
 #    so fixtures/make_fixtures.py can also write the *_t113 fixtures.  Timed; skipped on failure,
 #    or after TORCH113_TIMEOUT seconds (default 600).
@@ -20,10 +25,12 @@ ROOT=$(pwd)
 VENV="$ROOT/.oracle"
 PY="$VENV/bin/python"
 WITH113=0
+WITHHUB=0
 for arg in "$@"; do
   case "$arg" in
     --with-torch113) WITH113=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --with-hub) WITHHUB=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "setup-oracle: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -74,6 +81,24 @@ else
     else
       log "ERROR: apt fallback failed too; no oracle python"
       exit 1
+    fi
+  fi
+fi
+
+if [ "$WITHHUB" = 1 ]; then
+  HUB="$VENV/hub"
+  if [ -f "$HUB/.complete" ]; then
+    log "hub packages already in $HUB"
+  else
+    log "installing timm, transformers and torchvision's model code into $HUB"
+    t0=$(date +%s)
+    rm -rf "$HUB"
+    if "$PY" -m pip install -q --retries 0 --timeout 2 --target "$HUB" "transformers==5.18.0" \
+       && "$PY" -m pip install -q --retries 0 --timeout 2 --no-deps --target "$HUB" "timm==1.0.29" "torchvision==0.28.0" pillow; then
+      touch "$HUB/.complete"
+      log "hub packages installed in $(( $(date +%s) - t0 ))s"
+    else
+      log "WARNING: hub packages could not be installed; fixtures/realworld/hub_* will not be regenerated"
     fi
   fi
 fi

@@ -41,7 +41,7 @@ export default class ReplaceHead extends ModsurgCommand {
     output: outputFlag,
     head: Flags.string({ description: "the new head: [name=]Layer(args),… e.g. 'fc1=Linear(?,128),relu1=ReLU(),fc2=Linear(128,10)'" }),
     classes: Flags.integer({ description: 'replace the module by nn.Linear(in_features, N)' }),
-    at: Flags.string({ description: 'dot path of the module to replace (default: the last module with a 2-D weight, e.g. fc, classifier, head)' }),
+    at: Flags.string({ description: "dot path of the module to replace (default: the model's classifier: a known head name such as fc, head.fc, classifier.N, lm_head, else the one Linear nothing reads)" }),
     weights: Flags.string({ description: 'values for the new parameters (torch or safetensors file)' }),
     seed: Flags.integer({ description: 'seed for the default initialisation (default: random, and reported)' }),
     key: keyFlag,

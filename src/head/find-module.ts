@@ -1,20 +1,21 @@
 import { ModsurgError } from '../cli/errors.js';
 import { isFloating, type DType } from '../checkpoint/dtype.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
-import { stateDictTensors } from '../checkpoint/state-dict.js';
+import { metadataOf, stateDictTensors } from '../checkpoint/state-dict.js';
 import type { Tensor } from '../checkpoint/tensor.js';
 
 /**
- * Which module of a state dict a new head replaces, told from the keys and shapes alone: the one
- * --at names, or the last that looks like an nn.Linear (fc, classifier, head).
+ * Which module of a state dict a new head replaces, told from the keys and shapes alone: the one --at
+ * names, or the model's classifier, chosen from what the model is and never from key order alone
+ * (safetensors stores keys sorted by name, so the last key says nothing).
  */
 
 /** The module a head replaces, and what the state dict says about it. */
 export interface HeadModule {
   /** Its dot path in the state dict: `fc`, `module.fc`, `classifier`. */
   readonly at: string;
-  /** `given` by --at, or found as the `last-linear` module (the last with a 2-D `weight`). */
-  readonly chosen: 'given' | 'last-linear';
+  /** How it was chosen: `given` by --at, else see HeadChoice. */
+  readonly chosen: 'given' | HeadChoice;
   /** Its keys (its own tensors and its children's), in order. */
   readonly keys: readonly string[];
   /** The feature count it takes, from its (first) weight; undefined when no weight tells. */
@@ -30,8 +31,8 @@ export interface HeadModule {
 /** The module to replace: `at` if given, else the last module with a 2-D `weight` (and a `bias` or not) and nothing else. */
 export function findHeadModule(dict: PyDict, at: string | undefined): HeadModule {
   const tensors = stateDictTensors(dict);
-  const chosen = at === undefined ? 'last-linear' : 'given';
-  const path = at === undefined ? lastLinearModule(tensors) : checkedModulePath(tensors, at.replace(/\.$/, ''));
+  const found = at === undefined ? defaultHeadModule(tensors, metadataOf(dict) !== undefined) : { path: checkedModulePath(tensors, at.replace(/\.$/, '')), chosen: 'given' as const };
+  const { path, chosen } = found;
   const under = tensors.filter(([key]) => key.startsWith(`${path}.`));
   const own = new Map(under.filter(([key]) => !key.slice(path.length + 1).includes('.')).map(([key, tensor]) => [key.slice(path.length + 1), tensor]));
   const counting = countingWeight(path, own, under);
@@ -90,18 +91,64 @@ function linearModules(tensors: readonly [string, Tensor][]): string[] {
   return [...modulesOf(tensors)].filter(([, own]) => linearShape(own) !== undefined).map(([path]) => path);
 }
 
-function lastLinearModule(tensors: readonly [string, Tensor][]): string {
-  const found = linearModules(tensors);
-  if (found.length === 0) {
+/**
+ * How the default head was told: by a `known-name` (fc, head, classifier, lm_head, …), as the one
+ * Linear whose out_features nothing `unconsumed` reads, or as the `last-registered` of the remaining
+ * ones where `_metadata` vouches for the key order (a torch state dict).
+ */
+export type HeadChoice = 'known-name' | 'unconsumed' | 'last-registered';
+
+/** What torchvision, timm and transformers name their classifiers, below the wrappers module. (DataParallel), _orig_mod. (torch.compile) and model. (Lightning). */
+const KNOWN_HEAD = /^(?:(?:module|_orig_mod|model)\.)*(fc|head|head\.fc|heads\.head|classifier|classifier\.\d+|classifier\.out_proj|lm_head|score|last_linear|logits|qa_outputs)$/;
+
+/** Embeddings are [num_embeddings, dim] like a Linear without bias, but never a head. */
+const EMBEDDING = /(^|\.)(wte|wpe|shared|\w*embed\w*)(\.|$)/i;
+
+/**
+ * The model's classifier: among the Linear-looking modules (a 2-D weight and maybe its bias), those with
+ * a known head name; of several, the last of a numbered `classifier.N` Sequential, else those whose
+ * out_features no other layer takes in; of several still, the last registered when the order is torch's
+ * own. Otherwise an error lists the candidates, for --at to decide.
+ */
+function defaultHeadModule(tensors: readonly [string, Tensor][], orderKnown: boolean): { path: string; chosen: HeadChoice } {
+  const linear = linearModules(tensors).filter((path) => !EMBEDDING.test(path));
+  if (linear.length === 0) {
     throw new ModsurgError('found no Linear-looking module (a 2-D weight, with or without a bias) to replace; name the module with --at');
   }
-  // the last one in state_dict order, i.e. the last registered: the classifier of most models
-  const byLastKey = new Map<string, number>();
-  tensors.forEach(([key], i) => {
-    const dot = key.lastIndexOf('.');
-    if (dot > 0) byLastKey.set(key.slice(0, dot), i);
+  const known = linear.filter((path) => KNOWN_HEAD.test(path));
+  if (known.length === 1) return { path: known[0]!, chosen: 'known-name' };
+  const numbered = lastOfNumberedSequential(known);
+  if (numbered !== undefined) return { path: numbered, chosen: 'known-name' };
+  const candidates = known.length > 0 ? known : linear;
+  const unconsumed = candidates.filter((path) => !isConsumed(path, tensors));
+  if (unconsumed.length === 1) return { path: unconsumed[0]!, chosen: known.length > 0 ? 'known-name' : 'unconsumed' };
+  const remaining = unconsumed.length > 0 ? unconsumed : candidates;
+  if (orderKnown) {
+    // in a torch state dict, keys come in registration order: the classifier is registered last
+    const lastKey = new Map<string, number>();
+    tensors.forEach(([key], i) => lastKey.set(key.slice(0, key.lastIndexOf('.')), i));
+    return { path: remaining.reduce((last, path) => (lastKey.get(path)! > lastKey.get(last)! ? path : last)), chosen: 'last-registered' };
+  }
+  throw new ModsurgError(
+    `cannot tell which module is the classifier: ${remaining.length} could be (${remaining.slice(0, 8).join(', ')}${remaining.length > 8 ? ', …' : ''}); name it with --at`,
+  );
+}
+
+/** Of `classifier.0`, `classifier.3`, `classifier.6` (one nn.Sequential): the last, by number. */
+function lastOfNumberedSequential(paths: readonly string[]): string | undefined {
+  const numbered = paths.map((path) => /^(.*)\.(\d+)$/.exec(path));
+  if (numbered.length < 2 || numbered.some((m) => m === null || m[1] !== numbered[0]![1])) return undefined;
+  return numbered.reduce((last, m) => (Number(m![2]) > Number(last![2]) ? m : last))![0];
+}
+
+/** Whether another layer takes in as many features as the module gives out (so something reads them). */
+function isConsumed(path: string, tensors: readonly [string, Tensor][]): boolean {
+  const out = tensors.find(([key]) => key === `${path}.weight`)![1].shape[0];
+  return tensors.some(([key, tensor]) => {
+    if (!key.endsWith('.weight') || key === `${path}.weight`) return false;
+    const takes = tensor.shape.length === 1 ? tensor.shape[0] : tensor.shape[1];
+    return takes === out;
   });
-  return found.reduce((last, path) => (byLastKey.get(path)! > byLastKey.get(last)! ? path : last));
 }
 
 function checkedModulePath(tensors: readonly [string, Tensor][], at: string): string {

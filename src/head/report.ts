@@ -5,7 +5,13 @@ import { printHead } from './torch-repr.js';
 /** What replace-head tells the user about one state dict, as text lines. */
 export function describeReplacement(path: string, replacement: HeadReplacement): string[] {
   const where = path === '' ? 'state dict' : path;
-  const how = replacement.chosen === 'last-linear' ? ' (the last Linear-looking module; pick another with --at)' : '';
+  const reasons: Record<HeadReplacement['chosen'], string> = {
+    given: '',
+    'known-name': ' (the classifier, by its name; pick another with --at)',
+    unconsumed: ' (the one Linear whose outputs no other layer reads; pick another with --at)',
+    'last-registered': ' (the last Linear-looking module registered; pick another with --at)',
+  };
+  const how = reasons[replacement.chosen];
   const [first, ...rest] = printHead(replacement.head).split('\n');
   const shapes = new Map(replacement.parameters.map((p) => [p.name, p]));
   const added = replacement.added.map((key) => {

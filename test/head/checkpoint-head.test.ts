@@ -62,10 +62,10 @@ const init: ParameterSource = { kind: 'init', seed: 1 };
 const spec = parseHeadSpec('fc1=Linear(?,6),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(6,3),output=Softmax(dim=1)');
 
 describe('findHeadModule', () => {
-  it('picks the last Linear-looking module by default, with its in_features and dtype', () => {
+  it('picks the classifier by default, with its in_features and dtype', () => {
     expect(findHeadModule(resnet(), undefined)).toEqual({
       at: 'fc',
-      chosen: 'last-linear',
+      chosen: 'known-name',
       keys: ['fc.weight', 'fc.bias'],
       inFeatures: 8,
       inFeaturesFrom: 'fc.weight is [10, 8]',
@@ -73,6 +73,28 @@ describe('findHeadModule', () => {
       description: 'Linear(in_features=8, out_features=10, bias=True)',
     });
     expect(findHeadModule(resnet('module.'), undefined).at).toBe('module.fc');
+  });
+
+  it('knows the head names of torchvision, timm and transformers, below DataParallel, torch.compile and Lightning wrappers', () => {
+    const head = (entries: [string, number[]][]): string => findHeadModule(stateDict(entries), undefined).at;
+    // safetensors order: sorted by name, so the head is not last
+    expect(head([['classifier.weight', [7, 16]], ['vit.layers.1.output.dense.weight', [16, 32]], ['vit.layers.1.output.dense.bias', [16]]])).toBe('classifier');
+    expect(head([['head.fc.weight', [7, 64]], ['stages.3.blocks.1.mlp.fc2.weight', [64, 256]]])).toBe('head.fc');
+    expect(head([['heads.head.weight', [7, 16]], ['encoder.layers.0.mlp.3.weight', [16, 32]]])).toBe('heads.head');
+    expect(head([['lm_head.weight', [50, 16]], ['transformer.h.0.mlp.c_fc.weight', [16, 64]], ['transformer.wte.weight', [50, 16]]])).toBe('lm_head');
+    expect(head([['_orig_mod.fc.weight', [7, 8]], ['_orig_mod.proj.weight', [8, 8]]])).toBe('_orig_mod.fc');
+    expect(head([['classifier.dense.weight', [16, 16]], ['classifier.out_proj.weight', [7, 16]]])).toBe('classifier.out_proj');
+    // a numbered Sequential: the last by number (10 after 9, whatever the key order)
+    expect(head([['classifier.10.weight', [7, 32]], ['classifier.3.weight', [32, 64]], ['classifier.9.weight', [32, 32]]])).toBe('classifier.10');
+  });
+
+  it('without a known name: the one Linear whose out_features nothing takes in, else the last registered, else a list for --at', () => {
+    expect(findHeadModule(stateDict([['out.weight', [7, 16]], ['proj.weight', [16, 32]], ['norm.weight', [16]]]), undefined)).toMatchObject({ at: 'out', chosen: 'unconsumed' });
+    const two: [string, number[]][] = [['net.fc.weight', [1000, 8]], ['fc_add.weight', [10, 1001]]];
+    expect(findHeadModule(stateDict(two, [['', 1], ['net', 1], ['net.fc', 1], ['fc_add', 1]]), undefined)).toMatchObject({ at: 'fc_add', chosen: 'last-registered' });
+    expect(() => findHeadModule(stateDict(two), undefined)).toThrow(/cannot tell which module is the classifier: 2 could be \(net\.fc, fc_add\); name it with --at/);
+    // embeddings are [num, dim] like a bias-less Linear, but never the head
+    expect(() => findHeadModule(stateDict([['transformer.wte.weight', [50, 16]], ['transformer.wpe.weight', [32, 16]]]), undefined)).toThrow(/found no Linear-looking module/);
   });
 
   it('counts a bias-less 2-D weight, but not modules with other tensors or a bias of the wrong shape', () => {

@@ -61,7 +61,7 @@ describe('modsurg replace-head', () => {
   it('says which module it chose and which seed it used, and repeats a run with that seed', () => {
     const first = modsurg(['replace-head', fixture('resnet_sd.pth'), '--classes', '4', '-o', out('random.pth')]);
     expect(first.status).toBe(0);
-    expect(first.stdout).toContain('state dict: replaced fc (the last Linear-looking module; pick another with --at)');
+    expect(first.stdout).toContain('state dict: replaced fc (the classifier, by its name; pick another with --at)');
     const seed = /seed (\d+) \(repeat with --seed \1\)/.exec(first.stdout)?.[1];
     expect(seed).toBeDefined();
     expect(modsurg(['replace-head', fixture('resnet_sd.pth'), '--classes', '4', '--seed', seed!, '-o', out('repeat.pth')]).status).toBe(0);
@@ -81,7 +81,7 @@ describe('modsurg replace-head', () => {
         {
           path: '',
           at: 'module.fc',
-          chosen: 'last-linear',
+          chosen: 'known-name',
           replaced: 'Linear(in_features=8, out_features=10, bias=True)',
           inFeatures: 8,
           outFeatures: 4,

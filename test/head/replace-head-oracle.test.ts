@@ -70,7 +70,7 @@ describe.skipIf(!ORACLE_PYTHON)(`replace-head output loads in real torch${ORACLE
 
   it('finds module.fc in a DataParallel state dict and loads into DataParallel(modified)', () => {
     const report = run([fixture('resnet_dp.pth'), '--head', 'fc1=Linear(?,6),relu1=ReLU,fc2=Linear(6,3)', '--seed', '1', '-o', out('dp.pth')]);
-    expect(report).toContain('replaced module.fc (the last Linear-looking module; pick another with --at)');
+    expect(report).toContain('replaced module.fc (the classifier, by its name; pick another with --at)');
     ok(oracle('load_head.py', [out('dp.pth'), 'DataParallel(TinyResNet)', '--head', 'fc1=Linear(?,6),relu1=ReLU,fc2=Linear(6,3)', '--forward', fixture('resnet_input.npy')]));
     // the same weights file fits the DataParallel module path too
     run([fixture('resnet_dp.pth'), '--head', SPEC, '--weights', fixture('head_weights.safetensors'), '-o', out('dp_weights.pth')]);
