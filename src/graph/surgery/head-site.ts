@@ -3,7 +3,7 @@ import type { DType } from '../../checkpoint/dtype.js';
 import { dtypeFromTorchName } from '../../checkpoint/dtype.js';
 import { elemTypeInfo } from '../elem-type.js';
 import { attribute, producers, type Graph, type GraphNode } from '../graph.js';
-import { graphModules, moduleBoundary, moduleOfNode, nodesOfModule } from '../module-scopes.js';
+import { constantTensors, graphModules, moduleBoundary, moduleOfNode, nodesOfModule } from '../module-scopes.js';
 
 /** Where a head goes in a graph: the module it replaces and the tensors around it. */
 export interface HeadSite {
@@ -49,7 +49,34 @@ export function findHeadSite(graph: Graph, at: string | undefined): HeadSite {
       dtype = dtypeFromTorchName(elemTypeInfo(weight.proto.data_type ?? 1).name) ?? 'float32';
     }
   }
-  return { at: module, nodes, input: inputs[0]!, output: outputs[0]!, inFeatures, dtype };
+  // the new head receives what the old weight layer received: reshapes the exporter put inside the module's
+  // scope (the dynamo exporter puts a flatten's Reshape into timm's classifier) stay
+  const reshapes = linear ? reshapesBefore(graph, nodes, linear.proto.input?.[0] ?? '', inputs[0]!) : [];
+  const input = reshapes.length > 0 ? linear!.proto.input![0]! : inputs[0]!;
+  return { at: module, nodes: nodes.filter((n) => !reshapes.includes(n)), input, output: outputs[0]!, inFeatures, dtype };
+}
+
+const shapeOps = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+/**
+ * The module's nodes between its input and `tensor` when they only change its shape (each reads the
+ * chain's tensor and constants); empty when something else computes `tensor`.
+ */
+function reshapesBefore(graph: Graph, moduleNodes: readonly GraphNode[], tensor: string, moduleInput: string): GraphNode[] {
+  const producedBy = producers(graph);
+  const inside = new Set(moduleNodes);
+  const constant = constantTensors(graph);
+  const chain: GraphNode[] = [];
+  let current = tensor;
+  while (current !== moduleInput) {
+    const node = producedBy.get(current);
+    if (!node || !inside.has(node) || !shapeOps.has(node.proto.op_type ?? '')) return [];
+    const [data, ...rest] = node.proto.input ?? [];
+    if (data === undefined || !rest.every((i) => i === '' || constant.has(i))) return [];
+    chain.push(node);
+    current = data;
+  }
+  return chain;
 }
 
 function defaultHeadModule(graph: Graph): string {

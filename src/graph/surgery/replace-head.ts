@@ -1,6 +1,7 @@
 import type { ResolvedHead } from '../../head/layers.js';
 import type { HeadParameter } from '../../head/params.js';
-import { tensorNames, tensorTypeOf, valueInfoProto, type Graph, type GraphNode, type Initializer } from '../graph.js';
+import { consumers, tensorNames, tensorTypeOf, valueInfoProto, type Graph, type GraphNode, type Initializer } from '../graph.js';
+import { constantTensors } from '../module-scopes.js';
 import { elemTypeByName } from '../elem-type.js';
 import { headNodes } from './head-nodes.js';
 import type { HeadSite } from './head-site.js';
@@ -11,7 +12,7 @@ import type { HeadSite } from './head-site.js';
  * The module's own initializers go once nothing else reads them; the rest of the graph is untouched.
  */
 export function replaceHead(graph: Graph, site: HeadSite, head: ResolvedHead, parameters: readonly HeadParameter[], opset: number): Graph {
-  const removed = new Set(site.nodes);
+  const removed = removableNodes(graph, site.nodes);
   const used = tensorNames(graph);
   const built = headNodes(head, parameters, { input: site.input, output: site.output, at: site.at, opset, dtype: site.dtype, used });
   // the head's nodes go where the module's first node was
@@ -32,6 +33,31 @@ export function replaceHead(graph: Graph, site: HeadSite, head: ResolvedHead, pa
     // declared types of the module's tensors (the replaced output included) no longer hold
     valueInfo: graph.valueInfo.filter((v) => v.proto.name !== site.output && !producedBy(removed).has(v.proto.name ?? '')),
   };
+}
+
+/**
+ * The module's nodes less those whose outputs the rest of the graph still reads: the constants an exporter
+ * shares between modules (the classic exporter's Identity aliases of equal initializers).
+ */
+function removableNodes(graph: Graph, moduleNodes: readonly GraphNode[]): Set<GraphNode> {
+  const removed = new Set(moduleNodes);
+  const readers = consumers(graph);
+  const outputs = new Set(graph.outputs.map((o) => o.proto.name ?? ''));
+  const constant = constantTensors(graph);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const node of removed) {
+      const stillRead = (node.proto.output ?? []).some(
+        (o) => constant.has(o) && !outputs.has(o) && (readers.get(o) ?? []).some((reader) => !removed.has(reader)),
+      );
+      if (stillRead) {
+        removed.delete(node);
+        changed = true;
+      }
+    }
+  }
+  return removed;
 }
 
 function producedBy(nodes: ReadonlySet<GraphNode>): Set<string> {
