@@ -1,3 +1,4 @@
+import { ModsurgError } from '../cli/errors.js';
 import { dtypeInfo } from './dtype.js';
 import { decode } from './numeric.js';
 import { keyText, type PyValue } from './pickle/value.js';
@@ -8,14 +9,33 @@ import { contiguousBytes, numelOf, type Tensor } from './tensor.js';
 export type Difference =
   | { readonly kind: 'only-in-a'; readonly key: string }
   | { readonly kind: 'only-in-b'; readonly key: string }
-  | { readonly kind: 'dtype'; readonly key: string; readonly a: string; readonly b: string }
+  /** Floating dtypes on both sides also say how far apart the values are (after the cast). */
+  | { readonly kind: 'dtype'; readonly key: string; readonly a: string; readonly b: string; readonly values?: ValueGap }
   | { readonly kind: 'shape'; readonly key: string; readonly a: readonly number[]; readonly b: readonly number[] }
-  | { readonly kind: 'values'; readonly key: string; readonly maxAbsDiff: number; readonly mismatched: number; readonly numel: number }
+  | ({ readonly kind: 'values'; readonly key: string } & ValueGap)
   | { readonly kind: 'value'; readonly key: string; readonly a: string; readonly b: string };
+
+/** How far apart two tensors' values are: elements beyond atol, and the largest difference. */
+export interface ValueGap {
+  readonly maxAbsDiff: number;
+  readonly mismatched: number;
+  readonly numel: number;
+}
+
+export interface DiffOptions {
+  /** The largest absolute difference still counted as equal. */
+  readonly atol: number;
+  /** A tensor cast to another floating dtype is equal when its values are within atol (diff --atol). */
+  readonly acrossFloatDtypes: boolean;
+  /** Prefixes ignored at the start of every key, on both sides (`module.`). */
+  readonly ignorePrefixes: readonly string[];
+}
 
 export interface DiffReport {
   readonly compared: number;
   readonly differences: Difference[];
+  /** Tensors cast to another floating dtype whose values stay within atol: listed, not counted. */
+  readonly casts: { readonly key: string; readonly a: string; readonly b: string; readonly maxAbsDiff: number }[];
   /** When the keys differ only by a prefix on one side (`module.`), say which. */
   readonly prefixHint?: { readonly side: 'a' | 'b'; readonly prefix: string };
 }
@@ -66,10 +86,11 @@ function scalarText(value: PyValue): string {
  * Compares two checkpoints key by key: tensors by dtype, shape and values (equal bytes, or within
  * `atol` of each other), other values by what they print as.
  */
-export function diffCheckpoints(a: PyValue, b: PyValue, atol = 0): DiffReport {
-  const left = flattenLeaves(a);
-  const right = flattenLeaves(b);
+export function diffCheckpoints(a: PyValue, b: PyValue, options: DiffOptions = { atol: 0, acrossFloatDtypes: false, ignorePrefixes: [] }): DiffReport {
+  const left = withoutPrefixes(flattenLeaves(a), options.ignorePrefixes, 'A');
+  const right = withoutPrefixes(flattenLeaves(b), options.ignorePrefixes, 'B');
   const differences: Difference[] = [];
+  const casts: DiffReport['casts'] = [];
   let compared = 0;
   for (const [key, leafA] of left) {
     const leafB = right.get(key);
@@ -79,8 +100,10 @@ export function diffCheckpoints(a: PyValue, b: PyValue, atol = 0): DiffReport {
     }
     compared++;
     if (leafA.kind === 'tensor' && leafB.kind === 'tensor') {
-      const difference = compareTensors(key, leafA.tensor, leafB.tensor, atol);
-      if (difference) differences.push(difference);
+      const difference = compareTensors(key, leafA.tensor, leafB.tensor, options.atol);
+      if (difference?.kind === 'dtype' && options.acrossFloatDtypes && difference.values?.mismatched === 0) {
+        casts.push({ key, a: difference.a, b: difference.b, maxAbsDiff: difference.values.maxAbsDiff });
+      } else if (difference) differences.push(difference);
     } else if (leafA.kind !== leafB.kind || (leafA.kind === 'value' && leafA.text !== (leafB as { text: string }).text)) {
       differences.push({ kind: 'value', key, a: leafText(leafA), b: leafText(leafB) });
     }
@@ -90,7 +113,22 @@ export function diffCheckpoints(a: PyValue, b: PyValue, atol = 0): DiffReport {
     differences.filter((d) => d.kind === 'only-in-a').map((d) => d.key),
     differences.filter((d) => d.kind === 'only-in-b').map((d) => d.key),
   );
-  return { compared, differences, ...(hint ? { prefixHint: hint } : {}) };
+  return { compared, differences, casts, ...(hint ? { prefixHint: hint } : {}) };
+}
+
+/** Keys with any of the prefixes taken off; two keys that become one is an error (the comparison would lie). */
+function withoutPrefixes(leaves: Map<string, Leaf>, prefixes: readonly string[], side: string): Map<string, Leaf> {
+  if (prefixes.length === 0) return leaves;
+  const result = new Map<string, Leaf>();
+  const from = new Map<string, string>();
+  for (const [key, leaf] of leaves) {
+    const prefix = prefixes.find((p) => key.startsWith(p));
+    const short = prefix === undefined ? key : key.slice(prefix.length);
+    if (from.has(short)) throw new ModsurgError(`--ignore-prefix: ${side} has both ${from.get(short)} and ${key}, which would compare as one key '${short}'`);
+    from.set(short, key);
+    result.set(short, leaf);
+  }
+  return result;
 }
 
 function leafText(leaf: Leaf): string {
@@ -98,13 +136,28 @@ function leafText(leaf: Leaf): string {
 }
 
 function compareTensors(key: string, a: Tensor, b: Tensor, atol: number): Difference | undefined {
-  if (a.dtype !== b.dtype) return { kind: 'dtype', key, a: a.dtype, b: b.dtype };
-  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) return { kind: 'shape', key, a: a.shape, b: b.shape };
+  const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+  if (a.dtype !== b.dtype) {
+    // a cast between floating dtypes (fp32 → fp16): how far the values moved is the question
+    const floating = FLOATING_KINDS.has(dtypeInfo(a.dtype).kind) && FLOATING_KINDS.has(dtypeInfo(b.dtype).kind) && dtypeInfo(a.dtype).kind === dtypeInfo(b.dtype).kind;
+    const values = floating && sameShape ? valueGap(a, b, contiguousBytes(a), contiguousBytes(b), atol) : undefined;
+    return { kind: 'dtype', key, a: a.dtype, b: b.dtype, ...(values ? { values } : {}) };
+  }
+  if (!sameShape) return { kind: 'shape', key, a: a.shape, b: b.shape };
   const bytesA = contiguousBytes(a);
   const bytesB = contiguousBytes(b);
   if (Buffer.from(bytesA.buffer, bytesA.byteOffset, bytesA.byteLength).equals(Buffer.from(bytesB.buffer, bytesB.byteOffset, bytesB.byteLength))) {
     return undefined;
   }
+  const gap = valueGap(a, b, bytesA, bytesB, atol);
+  // equal values with different bits (-0 and 0, NaN payloads) are not a difference
+  return gap.mismatched === 0 ? undefined : { kind: 'values', key, ...gap };
+}
+
+const FLOATING_KINDS: ReadonlySet<string> = new Set(['float', 'complex']);
+
+/** Elements further apart than atol (NaN equals NaN), and the largest difference. */
+function valueGap(a: Tensor, b: Tensor, bytesA: Uint8Array, bytesB: Uint8Array, atol: number): ValueGap {
   const valuesA = decode(a.dtype, bytesA);
   const valuesB = decode(b.dtype, bytesB);
   let maxAbsDiff = 0;
@@ -117,10 +170,8 @@ function compareTensors(key: string, a: Tensor, b: Tensor, atol: number): Differ
     if (Number.isNaN(d) || d > atol) mismatched++;
     if (Number.isNaN(d) || d > maxAbsDiff) maxAbsDiff = Number.isNaN(d) ? Infinity : d;
   }
-  // equal values with different bits (-0 and 0, NaN payloads) are not a difference
-  if (mismatched === 0) return undefined;
   const elementsPerValue = dtypeInfo(a.dtype).kind === 'complex' ? 2 : 1;
-  return { kind: 'values', key, maxAbsDiff, mismatched: Math.ceil(mismatched / elementsPerValue), numel: numelOf(a.shape) };
+  return { maxAbsDiff, mismatched: Math.ceil(mismatched / elementsPerValue), numel: numelOf(a.shape) };
 }
 
 const KNOWN_PREFIXES = ['module.', '_orig_mod.', 'model.', 'module.module.'];

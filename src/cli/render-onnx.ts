@@ -79,6 +79,11 @@ export function renderOnnxSummary(file: string, size: number, s: OnnxSummary, c:
   lines.push(
     `parameters: ${number(s.totals.tensors)} initializers, ${number(s.totals.params)} parameters, ${formatBytes(s.totals.bytes)}${dtypes === '' ? '' : ` (${dtypes})`}`,
   );
+  const held = s.constants;
+  if (held.tensors > 0) {
+    const where = held.inSubgraphs === held.tensors ? ', all inside subgraphs (If/Loop branches)' : held.inSubgraphs > 0 ? `, ${number(held.inSubgraphs)} inside subgraphs (If/Loop branches)` : '';
+    lines.push(`  and held in Constant nodes: ${number(held.tensors)} floating-point tensors, ${number(held.params)} parameters, ${formatBytes(held.bytes)}${where}`);
+  }
   for (const f of s.externalData) lines.push(`external data: ${f.location} (${number(f.tensors)} initializers, ${formatBytes(f.bytes)})`);
   if (s.modules === null) {
     lines.push('', 'modules: none recorded (no name scopes, scoped node names or state-dict initializer names)');

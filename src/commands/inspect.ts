@@ -79,6 +79,7 @@ export default class Inspect extends ModsurgCommand {
       ops: summary.ops,
       tensors: summary.tensors,
       totals: summary.totals,
+      constants: summary.constants,
       externalData: summary.externalData,
       modules: summary.modules,
       scopeSources: summary.scopeSources,

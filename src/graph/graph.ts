@@ -12,6 +12,8 @@ export interface AttributeProto {
   i?: number;
   s?: Uint8Array;
   t?: TensorProto;
+  /** A subgraph (If/Loop/Scan bodies), decoded. */
+  g?: { node?: NodeProto[]; initializer?: TensorProto[]; [other: string]: unknown };
   floats?: number[];
   ints?: number[];
   strings?: Uint8Array[];
@@ -131,6 +133,29 @@ export function attribute(node: NodeProto, name: string): AttributeProto | undef
 
 export function metadataValue(node: NodeProto, key: string): string | undefined {
   return node.metadata_props?.find((p) => p.key === key)?.value;
+}
+
+/**
+ * Where a tensor that is not in the main graph is made inside a subgraph: the node (If, Loop, Scan) and
+ * the branch or body holding it, the outermost first.
+ */
+export function subgraphHolding(graph: Graph, tensor: string): { node: string; op: string; attribute: string } | undefined {
+  const holds = (g: { node?: NodeProto[]; initializer?: TensorProto[]; input?: ValueInfoProto[] }): boolean =>
+    (g.node ?? []).some((n) => (n.output ?? []).includes(tensor) || (n.attribute ?? []).some((a) => subgraphsOf(a).some(holds))) ||
+    (g.initializer ?? []).some((i) => i.name === tensor) ||
+    (g.input ?? []).some((i) => i.name === tensor);
+  for (const { proto } of graph.nodes) {
+    for (const a of proto.attribute ?? []) {
+      if (subgraphsOf(a).some(holds)) return { node: proto.name || proto.op_type || '?', op: proto.op_type ?? '?', attribute: a.name ?? '?' };
+    }
+  }
+  return undefined;
+}
+
+type SubgraphObject = { node?: NodeProto[]; initializer?: TensorProto[]; input?: ValueInfoProto[] };
+
+function subgraphsOf(a: AttributeProto): SubgraphObject[] {
+  return [a.g, ...((a.graphs as SubgraphObject[] | undefined) ?? [])].filter((g): g is SubgraphObject => g !== undefined && g !== null);
 }
 
 /** Every tensor name in use: graph inputs, initializers, node outputs. */

@@ -1,5 +1,5 @@
 import { ModsurgError } from '../cli/errors.js';
-import { consumers, metadataValue, type Graph, type GraphNode, type NodeProto } from './graph.js';
+import { consumers, metadataValue, subgraphHolding, type Graph, type GraphNode, type NodeProto } from './graph.js';
 
 /**
  * The PyTorch module each node of an exported graph came from, recovered from what the exporters leave:
@@ -102,7 +102,11 @@ export function moduleOutput(graph: Graph, modulePath: string): string {
 export function tensorOrModuleOutput(graph: Graph, name: string): string {
   const names = new Set([...graph.nodes.flatMap((n) => n.proto.output ?? []), ...graph.inputs.map((i) => i.proto.name)]);
   if (names.has(name)) return name;
-  if (nodesOfModule(graph, name).length === 0) throw new ModsurgError(`'${name}' is neither a tensor nor a module of the graph (see modsurg inspect)`);
+  if (nodesOfModule(graph, name).length === 0) {
+    const holder = subgraphHolding(graph, name);
+    if (holder) throw new ModsurgError(`'${name}' is inside the ${holder.attribute} of node ${holder.node} (${holder.op}); a surgery reads tensors of the main graph`);
+    throw new ModsurgError(`'${name}' is neither a tensor nor a module of the graph (see modsurg inspect)`);
+  }
   return moduleOutput(graph, name);
 }
 

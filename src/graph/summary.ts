@@ -1,7 +1,7 @@
 import { dtypeInfo } from '../checkpoint/dtype.js';
 import { numelOf } from '../checkpoint/tensor.js';
 import { elemTypeInfo } from './elem-type.js';
-import { tensorTypeOf, type Graph, type GraphNode, type ValueInfo } from './graph.js';
+import { attribute, tensorTypeOf, type Graph, type GraphNode, type NodeProto, type TensorProto, type ValueInfo } from './graph.js';
 import { dtypeOfElemType, readTensorFields } from './initializers.js';
 import type { OnnxModel } from './model.js';
 import { commonAncestor, graphModules, type ScopeSource } from './module-scopes.js';
@@ -52,6 +52,9 @@ export interface OnnxSummary {
   readonly ops: Record<string, number>;
   readonly tensors: InitializerSummary[];
   readonly totals: { tensors: number; params: number; bytes: number; dtypes: Record<string, number> };
+  /** Floating-point tensors held in Constant nodes and in subgraphs (If/Loop branches): weights too, where an
+   *  exporter put them there (Silero VAD keeps all of its in an If's branches). */
+  readonly constants: { tensors: number; params: number; bytes: number; inSubgraphs: number };
   /** Data files and what they hold. */
   readonly externalData: { location: string; tensors: number; bytes: number }[];
   /** The module tree recovered from the exporter's scopes; null when the graph carries none. */
@@ -100,10 +103,45 @@ export function summarizeOnnx(model: OnnxModel): OnnxSummary {
       bytes: tensors.reduce((n, t) => n + t.bytes, 0),
       dtypes,
     },
+    constants: heldConstants(graph.nodes.map((n) => n.proto)),
     externalData: [...files.values()],
     modules: moduleTree(graph, tensors),
     scopeSources: sources,
   };
+}
+
+const FLOATING_TYPES = new Set([1, 10, 11, 16, 17, 18, 19, 20, 23, 24]);
+
+interface GraphProtoObject {
+  node?: NodeProto[];
+  initializer?: TensorProto[];
+}
+
+/** The floating-point tensors of Constant nodes, and of the initializers and Constants of subgraphs, anywhere. */
+function heldConstants(nodes: readonly NodeProto[]): OnnxSummary['constants'] {
+  const totals = { tensors: 0, params: 0, bytes: 0, inSubgraphs: 0 };
+  const count = (tensor: TensorProto | undefined, inSubgraph: boolean): void => {
+    if (!tensor || !FLOATING_TYPES.has(tensor.data_type ?? 0)) return;
+    const numel = numelOf(tensor.dims ?? []);
+    totals.tensors++;
+    totals.params += numel;
+    totals.bytes += byteSize(tensor.data_type!, numel);
+    if (inSubgraph) totals.inSubgraphs++;
+  };
+  const walk = (list: readonly NodeProto[], inSubgraph: boolean): void => {
+    for (const node of list) {
+      if (node.op_type === 'Constant') count(attribute(node, 'value')?.t, inSubgraph);
+      for (const a of node.attribute ?? []) {
+        const graphs = [a.g, ...((a.graphs as unknown[] | undefined) ?? [])].filter((g): g is GraphProtoObject => g !== undefined && g !== null);
+        for (const g of graphs) {
+          for (const init of g.initializer ?? []) count(init, true);
+          walk(g.node ?? [], true);
+        }
+      }
+    }
+  };
+  walk(nodes, false);
+  return totals;
 }
 
 function valueSummary(info: ValueInfo): ValueSummary {

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { ModsurgError } from '../cli/errors.js';
 import { DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
-import { parseDims, parseInputSpec, parseRanges, type InputOptions, type InputSpec } from './inputs.js';
+import { parseDims, parseInputSpec, parseRanges, parseShapes, type InputOptions, type InputSpec } from './inputs.js';
 
 /** The flags `run` and `verify` share, and turning their values into runtime options. */
 
@@ -22,6 +22,7 @@ export const inputFlags = {
     helpValue: 'NAME=FILE',
   }),
   dim: Flags.string({ multiple: true, multipleNonGreedy: true, description: 'size of a symbolic dimension for made-up inputs (default 1)', helpValue: 'NAME=SIZE' }),
+  shape: Flags.string({ multiple: true, multipleNonGreedy: true, description: 'the whole shape of a made-up input, dims without a name included (default: 1 for each)', helpValue: 'NAME=D0,D1,…' }),
   range: Flags.string({
     multiple: true,
     multipleNonGreedy: true,
@@ -44,6 +45,7 @@ export const toleranceFlags = {
 export interface InputFlagValues {
   input?: string[] | undefined;
   dim?: string[] | undefined;
+  shape?: string[] | undefined;
   range?: string[] | undefined;
   seed: number;
   strict: boolean;
@@ -52,7 +54,7 @@ export interface InputFlagValues {
 export function inputSettings(flags: InputFlagValues): { specs: InputSpec[]; options: InputOptions } {
   return {
     specs: (flags.input ?? []).map(parseInputSpec),
-    options: { seed: flags.seed, dims: parseDims(flags.dim ?? []), ranges: parseRanges(flags.range ?? []), strict: flags.strict },
+    options: { seed: flags.seed, dims: parseDims(flags.dim ?? []), shapes: parseShapes(flags.shape ?? []), ranges: parseRanges(flags.range ?? []), strict: flags.strict },
   };
 }
 

@@ -52,6 +52,18 @@ export function parseDims(texts: readonly string[]): Map<string, number> {
   return dims;
 }
 
+/** `--shape input=1,512`: a whole shape for a made-up input, unnamed dims included. */
+export function parseShapes(texts: readonly string[]): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  for (const text of texts) {
+    const match = /^([^=]+)=(\d+(?:,\d+)*)?$/.exec(text.trim().replace(/\s+/g, ''));
+    if (!match) throw new ModsurgError(`--shape ${text}: expected NAME=D0,D1,…, e.g. --shape input=1,512`);
+    if (shapes.has(match[1]!)) throw new ModsurgError(`--shape ${match[1]}: given twice`);
+    shapes.set(match[1]!, match[2] === undefined ? [] : match[2].split(',').map(Number));
+  }
+  return shapes;
+}
+
 /** `--range NAME=LOW:HIGH` for one input, or `--range LOW:HIGH` for every input. */
 export interface RangeSpecs {
   readonly all: ValueRange | undefined;
@@ -76,6 +88,8 @@ export function parseRanges(texts: readonly string[]): RangeSpecs {
 export interface InputOptions {
   readonly seed: number;
   readonly dims: ReadonlyMap<string, number>;
+  /** Whole shapes of made-up inputs (`--shape`). */
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
   readonly ranges: RangeSpecs;
   /** Every input must be given: no random fill for the rest. */
   readonly strict: boolean;
@@ -98,6 +112,8 @@ export interface ResolvedInputs {
   readonly dims: ReadonlyMap<string, number>;
   /** Symbolic dimensions that took the default size 1 because nothing set them. */
   readonly defaultedDims: readonly string[];
+  /** Made-up inputs whose dims without a name took size 1 (only --shape sets those). */
+  readonly unnamedDefaulted: readonly string[];
 }
 
 interface GivenInput {
@@ -148,6 +164,10 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
   for (const name of [...options.ranges.byName.keys()]) {
     if (!byName.has(name) && !options.otherModelInputs?.has(name)) throw new ModsurgError(`--range ${name}=…: the model has no input '${name}' (its inputs: ${listed})`, modelPath);
   }
+  for (const name of options.shapes.keys()) {
+    if (!byName.has(name) && !options.otherModelInputs?.has(name)) throw new ModsurgError(`--shape ${name}=…: the model has no input '${name}' (its inputs: ${listed})`, modelPath);
+    if (given.has(name)) throw new ModsurgError(`--shape ${name}=…: input '${name}' is given as a file, which has its own shape`, given.get(name)!.file);
+  }
 
   // Files first: their shapes settle the symbolic dimensions that random inputs then take.
   const dims = new Map(options.dims);
@@ -161,7 +181,17 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
     loaded.set(input.name, tensor);
   }
 
+  // whole shapes next: they settle symbolic dimensions too, as files do
+  const shaped = new Map<string, number[]>();
+  for (const input of declared) {
+    const shape = options.shapes.get(input.name);
+    if (shape === undefined) continue;
+    checkShape(input, shape, `--shape ${input.name}=${shape.join(',')}`, modelPath, dims, boundBy);
+    shaped.set(input.name, [...shape]);
+  }
+
   const defaulted = new Set<string>();
+  const unnamedDefaulted: string[] = [];
   const inputs: ResolvedInput[] = [];
   for (const input of declared) {
     const loadedTensor = loaded.get(input.name);
@@ -173,19 +203,21 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
     if (!fills.has(input.name) && options.strict) {
       throw new ModsurgError(`input '${input.name}' (${describeDeclared(input)}) is not given, and --strict allows no random fill`, modelPath);
     }
-    if (input.shape === undefined) {
-      throw new ModsurgError(`input '${input.name}' declares no shape, so it cannot be made up; give it as a file: --input ${input.name}=FILE.npy`, modelPath);
+    if (input.shape === undefined && !shaped.has(input.name)) {
+      throw new ModsurgError(`input '${input.name}' declares no shape, so it cannot be made up; give it as a file (--input ${input.name}=FILE.npy) or its shape (--shape ${input.name}=…)`, modelPath);
     }
-    const shape = input.shape.map((dim) => {
-      if (typeof dim === 'number') return dim;
-      const size = dims.get(dim);
-      if (size !== undefined) return size;
-      if (dim !== '') {
-        dims.set(dim, 1);
-        defaulted.add(dim);
-      }
-      return 1;
-    });
+    const shape =
+      shaped.get(input.name) ??
+      input.shape!.map((dim) => {
+        if (typeof dim === 'number') return dim;
+        const size = dims.get(dim);
+        if (size !== undefined) return size;
+        if (dim !== '') {
+          dims.set(dim, 1);
+          defaulted.add(dim);
+        } else if (!unnamedDefaulted.includes(input.name)) unnamedDefaulted.push(input.name);
+        return 1;
+      });
     const range = options.ranges.byName.get(input.name) ?? options.ranges.all ?? defaultRange(input.dtype);
     const problem = fill === 'random' ? rangeProblem(input.dtype, range) : undefined;
     if (problem) throw new ModsurgError(`--range for input '${input.name}' (${input.dtype}): ${problem}`, modelPath);
@@ -194,7 +226,7 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
     const source = fill === 'random' ? `random [${range.low}, ${range.high}) seed ${options.seed}` : fill;
     inputs.push({ name: input.name, tensor, source, ...bfloat16Mark(input) });
   }
-  return { inputs, dims, defaultedDims: [...defaulted] };
+  return { inputs, dims, defaultedDims: [...defaulted], unnamedDefaulted };
 }
 
 function loadJson(path: string, declared: DeclaredTensor): HostTensor {
@@ -233,13 +265,20 @@ export function describeDeclared(input: DeclaredTensor): string {
 
 /** A given tensor must have the declared dtype and rank, the fixed sizes, and one size per symbolic name. */
 function checkGiven(input: DeclaredTensor, tensor: HostTensor, file: string, dims: Map<string, number>, boundBy: Map<string, string>): void {
-  const mismatch = (why: string): ModsurgError =>
-    new ModsurgError(`input '${input.name}': expected ${describeDeclared(input)}, given ${describeTensor(tensor.dtype, tensor.shape)}${why ? ` (${why})` : ''}`, file);
-  if (tensor.dtype !== input.dtype) throw mismatch(input.bfloat16 ? 'wrong dtype: give bfloat16 inputs as float32, float16 or float64' : 'wrong dtype');
+  if (tensor.dtype !== input.dtype) {
+    const why = input.bfloat16 ? 'wrong dtype: give bfloat16 inputs as float32, float16 or float64' : 'wrong dtype';
+    throw new ModsurgError(`input '${input.name}': expected ${describeDeclared(input)}, given ${describeTensor(tensor.dtype, tensor.shape)} (${why})`, file);
+  }
+  checkShape(input, tensor.shape, describeTensor(tensor.dtype, tensor.shape), file, dims, boundBy);
+}
+
+/** A shape must have the declared rank, the fixed sizes, and one size per symbolic name (which it binds). */
+function checkShape(input: DeclaredTensor, shape: readonly number[], what: string, file: string, dims: Map<string, number>, boundBy: Map<string, string>): void {
+  const mismatch = (why: string): ModsurgError => new ModsurgError(`input '${input.name}': expected ${describeDeclared(input)}, given ${what} (${why})`, file);
   if (input.shape === undefined) return;
-  if (tensor.shape.length !== input.shape.length) throw mismatch(`rank ${tensor.shape.length}, the model wants ${input.shape.length}`);
+  if (shape.length !== input.shape.length) throw mismatch(`rank ${shape.length}, the model wants ${input.shape.length}`);
   input.shape.forEach((dim: Dim, axis) => {
-    const size = tensor.shape[axis]!;
+    const size = shape[axis]!;
     if (typeof dim === 'number') {
       if (size !== dim) throw mismatch(`dimension ${axis} is ${size}, the model fixes it at ${dim}`);
       return;

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { ModsurgError } from '../cli/errors.js';
 import type { Bfloat16Cast } from './bfloat16-cast.js';
 import type { HostTensor } from './dtypes.js';
 import { compareTensors, type OutputComparison, type Tolerance } from './compare.js';
@@ -73,7 +74,15 @@ export function openModel(modelPath: string, options: Pick<RunRequest, 'choice' 
 export async function executeRun(session: ModelSession, inputs: ResolvedInputs, timing: Pick<RunRequest, 'warmup' | 'repeat' | 'onTimedRun'> = {}): Promise<RunResult> {
   const feeds = feedsOf(inputs);
   const started = performance.now();
-  const outputs = await session.run(feeds);
+  let outputs: Map<string, HostTensor>;
+  try {
+    outputs = await session.run(feeds);
+  } catch (error) {
+    // a made-up size of 1 is the usual reason a model that loads will not run
+    const made = [...inputs.unnamedDefaulted, ...inputs.defaultedDims.map((d) => `'${d}'`)];
+    if (!(error instanceof ModsurgError) || made.length === 0) throw error;
+    throw new ModsurgError(`${error.message} (the made-up inputs took size 1 where the model does not say: ${made.join(', ')}; set sizes with --shape NAME=D0,D1,… or --dim NAME=SIZE)`, error.file);
+  }
   const firstRunMs = performance.now() - started;
   const warmup = timing.warmup ?? 0;
   const repeat = timing.repeat ?? 0;

@@ -61,6 +61,7 @@ function inputLines(inputs: ResolvedInputs): string[] {
   const rows = inputs.inputs.map((input) => [input.name, describeTensor(dtypeLabel(input.tensor.dtype, input.bfloat16), input.tensor.shape), input.source]);
   const lines = ['inputs', ...renderTable(rows)];
   if (inputs.defaultedDims.length > 0) lines.push(`  (${inputs.defaultedDims.map((d) => `${d}=1`).join(', ')}: default size; set with --dim NAME=SIZE)`);
+  for (const name of inputs.unnamedDefaulted) lines.push(`  (${name}: its dims without a name took size 1; set its whole shape with --shape ${name}=D0,D1,…)`);
   return lines;
 }
 

@@ -149,6 +149,35 @@ describe('commands', () => {
     expect(modsurg(['diff', fixture('resnet_sd.pth'), out('h32.pth'), '--atol', '1e-2']).status).toBe(0);
   });
 
+  it.skipIf(!ORACLE_PYTHON)(`diff across float dtypes compares the values, as torch measures them; --atol decides${ORACLE_SKIP}`, () => {
+    const fp16 = fixture('resnet_fp16.pth');
+    const measured = python(
+      'import json, sys, torch; a = torch.load(sys.argv[1]); b = torch.load(sys.argv[2]); ' +
+        'print(json.dumps({k: float((a[k].double() - b[k].double()).abs().max()) for k in a if a[k].is_floating_point()}))',
+      [fixture('resnet_sd.pth'), fp16],
+    );
+    expect(measured.status, measured.stderr).toBe(0);
+    const torchGap = JSON.parse(measured.stdout) as Record<string, number>;
+    const plain = modsurg(['diff', fixture('resnet_sd.pth'), fp16, '--json']);
+    expect(plain.status).toBe(1);
+    const report = JSON.parse(plain.stdout) as { differences: { kind: string; key: string; values?: { maxAbsDiff: number } }[] };
+    const casts = report.differences.filter((d) => d.kind === 'dtype');
+    expect(casts).toHaveLength(Object.keys(torchGap).length);
+    for (const d of casts) expect(d.values!.maxAbsDiff).toBeCloseTo(torchGap[d.key]!, 12);
+    const worst = Math.max(...Object.values(torchGap));
+    const within = modsurg(['diff', fixture('resnet_sd.pth'), fp16, '--atol', String(worst * 1.01)]);
+    expect(within.status, within.stdout).toBe(0);
+    expect(within.stdout).toMatch(/= fc\.weight  dtype float32 → float16, values within --atol \(max abs diff /);
+    expect(modsurg(['diff', fixture('resnet_sd.pth'), fp16, '--atol', String(worst * 0.5)]).status).toBe(1);
+  });
+
+  it('diff --ignore-prefix compares keys without a wrapper prefix', () => {
+    expect(modsurg(['diff', fixture('resnet_dp.pth'), fixture('resnet_sd.pth')]).status).toBe(1);
+    const result = modsurg(['diff', fixture('resnet_dp.pth'), fixture('resnet_sd.pth'), '--ignore-prefix', 'module.']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^equal: 62 keys compared$/m);
+  });
+
   it('rename --dry-run prints old → new and writes nothing; a clash is an error', () => {
     const dry = modsurg(['rename', fixture('resnet_sd.pth'), '--map', '^layer(\\d)\\.=>stage$1.', '--dry-run']);
     expect(dry.status).toBe(0);

@@ -5,7 +5,7 @@ import { SeededRandom } from '../../src/io/random.js';
 import { makeTensor } from '../../src/runtime/dtypes.js';
 import { tensorFromJson } from '../../src/runtime/json-tensor.js';
 import { encodeNpy } from '../../src/runtime/npy.js';
-import { parseDims, parseInputSpec, parseRanges, resolveInputs, type InputOptions } from '../../src/runtime/inputs.js';
+import { parseDims, parseInputSpec, parseShapes, parseRanges, resolveInputs, type InputOptions } from '../../src/runtime/inputs.js';
 import type { DeclaredTensor } from '../../src/runtime/signature.js';
 import { scratch } from './helpers.js';
 
@@ -59,7 +59,7 @@ describe('resolveInputs', () => {
   const dir = scratch();
   const image: DeclaredTensor = { name: 'image', dtype: 'float32', shape: ['batch', 3, 4, 4] };
   const ids: DeclaredTensor = { name: 'ids', dtype: 'int64', shape: ['batch', 'seq'] };
-  const options: InputOptions = { seed: 0, dims: new Map(), ranges: { all: undefined, byName: new Map() }, strict: false };
+  const options: InputOptions = { seed: 0, dims: new Map(), shapes: new Map(), ranges: { all: undefined, byName: new Map() }, strict: false };
   const npy = (name: string, tensor: Parameters<typeof encodeNpy>[0]): string => {
     const path = join(dir, name);
     writeFileSync(path, encodeNpy(tensor));
@@ -88,6 +88,22 @@ describe('resolveInputs', () => {
     expect(new Set(tokens).size).toBeGreaterThan(100);
     const other = resolveInputs([image, ids], [], { ...settings, seed: 1 }, 'm.onnx');
     expect(other.inputs[0]!.tensor).not.toEqual(a.inputs[0]!.tensor);
+  });
+
+  it('--shape gives a made-up input its whole shape, dims without a name too, and binds its symbolic dims', () => {
+    const audio: DeclaredTensor = { name: 'input', dtype: 'float32', shape: ['', ''] };
+    const made = resolveInputs([audio], [], options, 'm.onnx');
+    expect(made.inputs[0]!.tensor.shape).toEqual([1, 1]);
+    expect(made.unnamedDefaulted).toEqual(['input']);
+    const shaped = resolveInputs([audio], [], { ...options, shapes: parseShapes(['input=1,512']) }, 'm.onnx');
+    expect(shaped.inputs[0]!.tensor.shape).toEqual([1, 512]);
+    expect(shaped.unnamedDefaulted).toEqual([]);
+    const both = resolveInputs([image, ids], [], { ...options, shapes: parseShapes(['image=3,3,4,4']) }, 'm.onnx');
+    expect(both.inputs.map((i) => i.tensor.shape)).toEqual([[3, 3, 4, 4], [3, 1]]);
+    expect(() => resolveInputs([image], [], { ...options, shapes: parseShapes(['image=1,2,4,4']) }, 'm.onnx')).toThrow(/given --shape image=1,2,4,4 \(dimension 1 is 2, the model fixes it at 3\)/);
+    expect(() => resolveInputs([image], [], { ...options, shapes: parseShapes(['image=1,3']) }, 'm.onnx')).toThrow(/rank 2, the model wants 4/);
+    expect(() => resolveInputs([image], [], { ...options, shapes: parseShapes(['nope=1']) }, 'm.onnx')).toThrow(/--shape nope=…: the model has no input 'nope'/);
+    expect(() => parseShapes(['image=1,x'])).toThrow(/expected NAME=D0,D1,…/);
   });
 
   it('fills zeros and ones', () => {

@@ -9,7 +9,7 @@ import { encodeTinyModel } from '../../src/runtime/tiny-model.js';
 import { fixture, scratch, writeModel } from './helpers.js';
 
 const cpu = parseProviderChoice('cpu');
-const noInputs = { seed: 0, dims: new Map<string, number>(), ranges: { all: undefined, byName: new Map() }, strict: false };
+const noInputs = { seed: 0, dims: new Map<string, number>(), shapes: new Map<string, number[]>(), ranges: { all: undefined, byName: new Map() }, strict: false };
 
 describe('the ONNX signature reader and the tiny model writer', () => {
   it('reads back the inputs and outputs it wrote, symbolic dims included', () => {

@@ -3,7 +3,7 @@ import type { DType } from '../../checkpoint/dtype.js';
 import type { ResolvedHead } from '../../head/layers.js';
 import type { HeadParameter } from '../../head/params.js';
 import { headNodes } from './head-nodes.js';
-import { producers, tensorNames, uniqueName, valueInfoProto, type Graph, type GraphNode, type TensorType, type ValueInfo } from '../graph.js';
+import { producers, subgraphHolding, tensorNames, uniqueName, valueInfoProto, type Graph, type GraphNode, type TensorType, type ValueInfo } from '../graph.js';
 
 /** A tensor to expose as a graph output, optionally under another name. */
 export interface OutputRequest {
@@ -25,9 +25,7 @@ export function addOutputs(graph: Graph, requests: readonly OutputRequest[]): { 
   const outputs: ValueInfo[] = [...graph.outputs];
   const added: string[] = [];
   for (const request of requests) {
-    if (!producedBy.has(request.tensor) && !known.has(request.tensor)) {
-      throw new ModsurgError(`no tensor named '${request.tensor}' in the graph`);
-    }
+    if (!producedBy.has(request.tensor) && !known.has(request.tensor)) throw missingTensor(graph, request.tensor);
     let name = request.tensor;
     if (request.as !== undefined && request.as !== request.tensor) {
       if (used.has(request.as)) throw new ModsurgError(`the name '${request.as}' is already used in the graph`);
@@ -61,9 +59,7 @@ export interface HeadOutputRequest {
  */
 export function addHeadOutput(graph: Graph, request: HeadOutputRequest): { graph: Graph; added: string[] } {
   const producedBy = producers(graph);
-  if (!producedBy.has(request.tensor) && !graph.inputs.some((i) => i.proto.name === request.tensor)) {
-    throw new ModsurgError(`no tensor named '${request.tensor}' in the graph`);
-  }
+  if (!producedBy.has(request.tensor) && !graph.inputs.some((i) => i.proto.name === request.tensor)) throw missingTensor(graph, request.tensor);
   const used = tensorNames(graph);
   if (used.has(request.as)) throw new ModsurgError(`the name '${request.as}' is already used in the graph; choose another with --as`);
   used.add(request.as);
@@ -77,6 +73,17 @@ export function addHeadOutput(graph: Graph, request: HeadOutputRequest): { graph
     },
     added: [request.as],
   };
+}
+
+/** A tensor the main graph does not have: inside a node's branch or body, or nowhere. */
+export function missingTensor(graph: Graph, tensor: string): ModsurgError {
+  const holder = subgraphHolding(graph, tensor);
+  if (holder) {
+    return new ModsurgError(
+      `'${tensor}' is inside the ${holder.attribute} of node ${holder.node} (${holder.op}); only tensors of the main graph can be its outputs`,
+    );
+  }
+  return new ModsurgError(`no tensor named '${tensor}' in the graph`);
 }
 
 /** Gives outputs their inferred types; an output whose type could not be inferred is an error. */
