@@ -1,3 +1,4 @@
+import { looksLikeOnnx } from '../graph/sniff-onnx.js';
 import type { ByteSource } from '../io/byte-source.js';
 
 /** What the first bytes of a file say it is. */
@@ -29,12 +30,8 @@ export function sniff(source: ByteSource): Sniffed {
     return { kind: 'unknown', looksLike: 'a tar archive (torch 0.1-era checkpoints are not supported; load and re-save it with a current torch)' };
   }
   if (head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5) return { kind: 'unknown', looksLike: 'a plain Python pickle, not a torch checkpoint' };
-  if (looksLikeOnnx(head)) return { kind: 'onnx' };
+  if (looksLikeOnnx(head, source.size)) return { kind: 'onnx' };
   if (/^[\x09\x0a\x0d\x20-\x7e]*$/.test(text.slice(0, 64))) return { kind: 'unknown', looksLike: 'a text file' };
   return { kind: 'unknown', looksLike: 'an unknown binary file' };
 }
 
-/** ONNX has no magic number: a ModelProto starts with field 1 (ir_version, varint), as every exporter writes it. */
-function looksLikeOnnx(head: Buffer): boolean {
-  return head[0] === 0x08 && head[1]! > 0 && head[1]! < 64 && head.subarray(0, 200).includes(Buffer.from('\x12', 'latin1'));
-}

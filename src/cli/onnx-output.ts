@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { checkLayoutRequest, DEFAULT_SIZE_THRESHOLD, type ExternalDataFiles, type LayoutRequest } from '../graph/external-data.js';
 import { writeOnnxOutput, type OnnxWriteSummary, type WritePolicy } from '../graph/files.js';
-import type { TensorType } from '../graph/graph.js';
+import type { ValueType } from '../graph/graph.js';
 import type { OnnxModel } from '../graph/model.js';
 import { ModelLoadError, onnxruntimeOutputTypes } from '../runtime/check-model.js';
 import { ModsurgError } from './errors.js';
@@ -53,9 +53,9 @@ export async function checkAndWriteEdit(
   request: LayoutRequest,
   external: ExternalDataFiles,
   /** Completes the model with what onnxruntime inferred (add-output declares its new outputs' types). */
-  complete: (model: OnnxModel, types: ReadonlyMap<string, TensorType>) => OnnxModel = (model) => model,
-): Promise<{ model: OnnxModel; types: ReadonlyMap<string, TensorType>; written: OnnxWriteSummary }> {
-  let types: ReadonlyMap<string, TensorType>;
+  complete: (model: OnnxModel, types: ReadonlyMap<string, ValueType>) => OnnxModel = (model) => model,
+): Promise<{ model: OnnxModel; types: ReadonlyMap<string, ValueType>; written: OnnxWriteSummary }> {
+  let types: ReadonlyMap<string, ValueType>;
   try {
     types = await onnxruntimeOutputTypes(edited);
   } catch (error) {

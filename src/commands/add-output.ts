@@ -7,7 +7,7 @@ import { readCheckpoint } from '../checkpoint/files.js';
 import { elemTypeInfo } from '../graph/elem-type.js';
 import { ExternalDataFiles } from '../graph/external-data.js';
 import { readOnnxFile } from '../graph/files.js';
-import { tensorNames, tensorTypeOf, type Graph } from '../graph/graph.js';
+import { describeValueType, isTensorValueType, tensorNames, type Graph } from '../graph/graph.js';
 import type { OnnxModel } from '../graph/model.js';
 import { moduleOutput } from '../graph/module-scopes.js';
 import { addHeadOutput, addOutputs, typeOutputs } from '../graph/surgery/add-output.js';
@@ -87,15 +87,15 @@ export default class AddOutput extends ModsurgCommand {
         );
       }
       const { added } = edited;
-      const { model: typed, written } = await checkAndWriteEdit(model, { ...model, graph: edited.graph }, layout, external, (untyped, types) => ({
+      const { types, written } = await checkAndWriteEdit(model, { ...model, graph: edited.graph }, layout, external, (untyped, inferred) => ({
         ...untyped,
-        graph: typeOutputs(untyped.graph, added, types),
+        graph: typeOutputs(untyped.graph, added, inferred),
       }));
       const report = added.map((name) => {
-        const type = tensorTypeOf(typed.graph.outputs.find((o) => o.proto.name === name)!.proto)!;
-        return { name, dtype: elemTypeInfo(type.elemType).name, shape: type.shape ?? [] };
+        const type = types.get(name)!;
+        return isTensorValueType(type) ? { name, dtype: elemTypeInfo(type.elemType).name, shape: type.shape ?? [] } : { name, type: describeValueType(type) };
       });
-      for (const o of report) reporter.info(`added output ${o.name}: ${o.dtype} [${o.shape.map((d) => d ?? '?').join(', ')}]`);
+      for (const name of added) reporter.info(`added output ${name}: ${describeValueType(types.get(name)!)}`);
       const data = describeData(written, model);
       if (data) reporter.info(data);
       reporter.json({ input: args.input, output: flags.output, added: report, dataFile: written.dataFile ?? null });

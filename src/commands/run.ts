@@ -3,7 +3,7 @@ import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../cli/errors.js';
 import { ExitWith } from '../cli/main.js';
 import { Progress } from '../cli/report.js';
-import { bfloat16CastNote } from '../runtime/bfloat16-cast.js';
+import { boundaryCastNote } from '../runtime/boundary-cast.js';
 import { inputFlags, inputSettings, providerFlags, toleranceFlags, toleranceOf } from '../runtime/cli-flags.js';
 import { parseProviderChoice } from '../runtime/providers.js';
 import { loadReferences, type Reference } from '../runtime/references.js';
@@ -16,7 +16,7 @@ export default class Run extends ModsurgCommand {
   static override description = `Run an ONNX model with onnxruntime and report its outputs; optionally compare them with reference outputs.
 
 Inputs come from .npy, .npz or JSON files, or are made from the model's declared dtype and shape (random, seeded).
-bfloat16 inputs and outputs (onnxruntime-node has none) are fed and fetched as float32, through Cast nodes in an in-memory copy of the model.
+bfloat16 and float8 inputs and outputs (onnxruntime-node has none) are fed and fetched as float32, through Cast nodes in an in-memory copy of the model. String tensors are fed from .npy (unicode or bytes) and JSON.
 --ep auto tries CUDA, then the CPU, and says which ran. With --compare, exits 1 when an output is outside the tolerance, 0 when all match.`;
 
   static override examples = [
@@ -77,7 +77,7 @@ bfloat16 inputs and outputs (onnxruntime-node has none) are fed and fetched as f
     }).finally(model.dispose);
     progress.finish();
     if (!flags.quiet) {
-      if (result.bfloat16Cast) process.stderr.write(`${bfloat16CastNote(result.model, result.bfloat16Cast)}\n`);
+      if (result.boundaryCast) process.stderr.write(`${boundaryCastNote(result.model, result.boundaryCast)}\n`);
       process.stderr.write(`${providerLine(result.ep, result.skipped)}\n`);
     }
 

@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../cli/errors.js';
 import { ExitWith } from '../cli/main.js';
-import { bfloat16CastNote } from '../runtime/bfloat16-cast.js';
+import { boundaryCastNote } from '../runtime/boundary-cast.js';
 import { inputFlags, inputSettings, providerFlags, toleranceFlags, toleranceOf } from '../runtime/cli-flags.js';
 import { isProviderName, parseProviderChoice, PROVIDERS } from '../runtime/providers.js';
 import { providerLine, verifyJson, verifyText } from '../runtime/run-report.js';
@@ -49,7 +49,7 @@ Inputs not given are random, with the same seed for both runs. Exits 1 when an o
     if (!flags.quiet) {
       const sides = target.kind === 'models' ? [result.reference] : [result.candidate, result.reference];
       for (const side of [result.reference, result.candidate]) {
-        if (side.bfloat16Cast && !(target.kind === 'providers' && side === result.candidate)) process.stderr.write(`${bfloat16CastNote(side.model, side.bfloat16Cast)}\n`);
+        if (side.boundaryCast && !(target.kind === 'providers' && side === result.candidate)) process.stderr.write(`${boundaryCastNote(side.model, side.boundaryCast)}\n`);
       }
       for (const side of sides) process.stderr.write(`${providerLine(side.ep, side.skipped)}\n`);
     }

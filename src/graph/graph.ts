@@ -1,3 +1,4 @@
+import { elemTypeInfo } from './elem-type.js';
 import type { WireField } from './wire.js';
 
 /** Decoded ONNX messages, as plain objects (protobufjs `toObject`, int64 as numbers, defaults omitted). */
@@ -101,9 +102,30 @@ export function tensorTypeOf(info: ValueInfoProto): TensorType | undefined {
   return dims === undefined ? { elemType: tensor.elem_type } : { elemType: tensor.elem_type, shape: dims };
 }
 
-export function valueInfoProto(name: string, type: TensorType): ValueInfoProto {
+/** The type of any value a graph output can be: a tensor, or a sequence or optional of one. */
+export type ValueType = TensorType | { readonly sequenceOf: ValueType } | { readonly optionalOf: ValueType };
+
+export function isTensorValueType(type: ValueType): type is TensorType {
+  return 'elemType' in type;
+}
+
+/** `float32 [batch, 3]`, `sequence of float32 [3, 4]`, `optional float32 [?]`. */
+export function describeValueType(type: ValueType): string {
+  if ('sequenceOf' in type) return `sequence of ${describeValueType(type.sequenceOf)}`;
+  if ('optionalOf' in type) return `optional ${describeValueType(type.optionalOf)}`;
+  if (type.shape === undefined) return `${elemTypeInfo(type.elemType).name} (shape unknown)`;
+  return `${elemTypeInfo(type.elemType).name} [${type.shape.map((d) => d ?? '?').join(', ')}]`;
+}
+
+export function typeProto(type: ValueType): TypeProto {
+  if ('sequenceOf' in type) return { sequence_type: { elem_type: typeProto(type.sequenceOf) } };
+  if ('optionalOf' in type) return { optional_type: { elem_type: typeProto(type.optionalOf) } };
   const dims = type.shape?.map((d): DimensionProto => (typeof d === 'number' ? { dim_value: d } : typeof d === 'string' ? { dim_param: d } : {}));
-  return { name, type: { tensor_type: { elem_type: type.elemType, ...(dims ? { shape: { dim: dims } } : {}) } } };
+  return { tensor_type: { elem_type: type.elemType, ...(dims ? { shape: { dim: dims } } : {}) } };
+}
+
+export function valueInfoProto(name: string, type: ValueType): ValueInfoProto {
+  return { name, type: typeProto(type) };
 }
 
 /** The node that produces each tensor. */

@@ -48,9 +48,11 @@ export function readOnnxModel(source: ByteSource, path: string | undefined): Onn
   } catch (error) {
     throw new FormatError(`not a valid ONNX model (${(error as Error).message})`);
   }
-  const irVersion = fields.find((f) => f.field === 1 && f.wireType === 0);
-  const graphField = fields.find((f) => f.field === MODEL_GRAPH && f.wireType === 2);
-  if (!irVersion || !graphField) throw new FormatError('not an ONNX model (no ir_version or graph)');
+  // protobuf's merge rules: a scalar field given twice keeps its last value, a message field given twice is
+  // the merge of both (its parts are read as one)
+  const irVersion = fields.findLast((f) => f.field === 1 && f.wireType === 0);
+  const graphBytes = graphPayload(fields);
+  if (!irVersion || graphBytes === undefined) throw new FormatError('not an ONNX model (no ir_version or graph)');
   const opsets = fields
     .filter((f) => f.field === 8 && f.wireType === 2)
     .map((f) => {
@@ -58,15 +60,22 @@ export function readOnnxModel(source: ByteSource, path: string | undefined): Onn
       return { domain: o.domain ?? '', version: o.version ?? 0 };
     });
   const text = (field: number): string => {
-    const f = fields.find((x) => x.field === field && x.wireType === 2);
+    const f = fields.findLast((x) => x.field === field && x.wireType === 2);
     return f ? stringOf(f.payload) : '';
   };
   return {
     header: { irVersion: varintOf(irVersion), opsets, producerName: text(2), producerVersion: text(3) },
     fields,
-    graph: readGraph(graphField.payload),
+    graph: readGraph(graphBytes),
     folder: path === undefined ? undefined : dirname(path),
   };
+}
+
+/** ModelProto.graph's payload: its one record, or its records joined (protobuf merges them so); undefined when none. */
+export function graphPayload(fields: readonly WireField[]): Uint8Array | undefined {
+  const parts = fields.filter((f) => f.field === MODEL_GRAPH && f.wireType === 2);
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0]!.payload : Buffer.concat(parts.map((p) => p.payload));
 }
 
 /** Decodes a GraphProto's payload (ModelProto.graph), keeping each item's bytes. */
@@ -74,7 +83,7 @@ export function readGraph(bytes: Uint8Array): Graph {
   const fields = readFields(bytes);
   const of = (field: number) => fields.filter((f) => f.field === field && f.wireType === 2);
   const valueInfo = (f: WireField): ValueInfo => ({ proto: decode<ValueInfoProto>('ValueInfoProto', f.payload), raw: f.bytes });
-  const nameField = fields.find((f) => f.field === 2 && f.wireType === 2);
+  const nameField = fields.findLast((f) => f.field === 2 && f.wireType === 2);
   return {
     name: nameField ? stringOf(nameField.payload) : '',
     nodes: of(GRAPH_NODE).map((f): GraphNode => ({ proto: decode<NodeProto>('NodeProto', f.payload), raw: f.bytes })),
@@ -86,12 +95,22 @@ export function readGraph(bytes: Uint8Array): Graph {
   };
 }
 
-/** The bytes of a model: untouched fields copied, the graph's edited lists re-encoded. */
+/**
+ * The bytes of a model: untouched fields copied, the graph's edited lists re-encoded. A graph read from
+ * several records is written back in them while it is unchanged, else as one record where the first was.
+ */
 export function encodeOnnxModel(model: OnnxModel): Uint8Array[] {
   const out: Uint8Array[] = [];
+  const graph = encodeGraph(model.graph);
+  const records = model.fields.filter((f) => f.field === MODEL_GRAPH && f.wireType === 2);
+  const unchanged = records.length > 1 && Buffer.from(graphPayload(records)!).equals(Buffer.from(graph));
+  let written = false;
   for (const field of model.fields) {
-    if (field.field === MODEL_GRAPH && field.wireType === 2) out.push(...lengthDelimited(MODEL_GRAPH, encodeGraph(model.graph)));
-    else out.push(field.bytes);
+    if (field.field !== MODEL_GRAPH || field.wireType !== 2 || unchanged) out.push(field.bytes);
+    else if (!written) {
+      out.push(...lengthDelimited(MODEL_GRAPH, graph));
+      written = true;
+    }
   }
   return out;
 }

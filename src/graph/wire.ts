@@ -13,7 +13,8 @@ export interface WireField {
   readonly payload: Uint8Array;
 }
 
-function readVarint(bytes: Uint8Array, at: number): [value: number, next: number] {
+/** A varint at `at` and the position after it; a truncated or over-long one is a FormatError. */
+export function readVarint(bytes: Uint8Array, at: number): [value: number, next: number] {
   let value = 0;
   let scale = 1;
   for (let i = at; i < bytes.length; i++) {

@@ -1,4 +1,4 @@
-import type { HostTensor } from './dtypes.js';
+import { isStringTensor, type HostTensor } from './dtypes.js';
 import { toFloat64 } from './values.js';
 
 /**
@@ -121,9 +121,20 @@ export function cosineSimilarity(actual: ArrayLike<number>, expected: ArrayLike<
   return Math.max(-1, Math.min(1, dot / (Math.sqrt(normA) * Math.sqrt(normB))));
 }
 
-/** The outcome for one output: compared, or not comparable because the shapes differ. */
+/** The outcome for one output: compared as numbers, as strings (equal or not), or not comparable. */
 export type OutputComparison =
   | ({ readonly kind: 'compared'; readonly name: string; readonly dtype: string; readonly expectedDtype: string; readonly shape: readonly number[] } & ValueComparison)
+  | {
+      readonly kind: 'strings';
+      readonly name: string;
+      readonly shape: readonly number[];
+      readonly count: number;
+      readonly mismatches: number;
+      /** Flat index of the first string that differs; -1 when none does. */
+      readonly firstMismatch: number;
+      readonly pass: boolean;
+    }
+  | { readonly kind: 'type-mismatch'; readonly name: string; readonly dtype: string; readonly expectedDtype: string; readonly pass: false }
   | {
       readonly kind: 'shape-mismatch';
       readonly name: string;
@@ -132,10 +143,21 @@ export type OutputComparison =
       readonly pass: false;
     };
 
-/** Compares tensors of any element types (as doubles); shapes must be equal. */
+/** Compares tensors of any numeric types (as doubles), or of strings (exactly); shapes must be equal. */
 export function compareTensors(name: string, actual: HostTensor, expected: HostTensor, tolerance: Tolerance): OutputComparison {
   const sameShape = actual.shape.length === expected.shape.length && actual.shape.every((d, i) => d === expected.shape[i]);
   if (!sameShape) return { kind: 'shape-mismatch', name, shape: actual.shape, expectedShape: expected.shape, pass: false };
+  if (isStringTensor(actual) || isStringTensor(expected)) {
+    if (!isStringTensor(actual) || !isStringTensor(expected)) return { kind: 'type-mismatch', name, dtype: actual.dtype, expectedDtype: expected.dtype, pass: false };
+    let mismatches = 0;
+    let firstMismatch = -1;
+    actual.data.forEach((text, i) => {
+      if (text === expected.data[i]) return;
+      mismatches++;
+      if (firstMismatch < 0) firstMismatch = i;
+    });
+    return { kind: 'strings', name, shape: actual.shape, count: actual.data.length, mismatches, firstMismatch, pass: mismatches === 0 };
+  }
   return {
     kind: 'compared',
     name,

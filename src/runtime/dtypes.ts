@@ -1,3 +1,5 @@
+import { ModsurgError } from '../cli/errors.js';
+
 /**
  * The element types onnxruntime-node can feed and fetch, with the typed array that holds each one.
  * A tensor is a discriminated union on `dtype`, so its `data` is always the matching array.
@@ -38,10 +40,37 @@ export interface ArrayFor {
 
 export type TensorArray = ArrayFor[ElementType];
 
-/** A tensor in host memory: C-order data and its shape. */
-export type HostTensor = {
+/** A tensor of numbers or bools in host memory: C-order data and its shape. */
+export type NumericTensor = {
   [D in ElementType]: { readonly dtype: D; readonly shape: readonly number[]; readonly data: ArrayFor[D] };
 }[ElementType];
+
+/** A tensor of strings (ONNX's `string`: bytes, held here as their UTF-8 text), C-order. */
+export interface StringTensor {
+  readonly dtype: 'string';
+  readonly shape: readonly number[];
+  readonly data: readonly string[];
+}
+
+/** A tensor in host memory: what is fed to a model and what comes back. */
+export type HostTensor = NumericTensor | StringTensor;
+
+/** Every type a host tensor can have. */
+export type HostDtype = ElementType | 'string';
+
+export function isHostDtype(name: string): name is HostDtype {
+  return name === 'string' || isElementType(name);
+}
+
+export function isStringTensor(tensor: HostTensor): tensor is StringTensor {
+  return tensor.dtype === 'string';
+}
+
+/** The tensor as numbers, where only numbers make sense (`what` names it in the error). */
+export function numericTensor(tensor: HostTensor, what: string): NumericTensor {
+  if (isStringTensor(tensor)) throw new ModsurgError(`${what} holds strings, not numbers`);
+  return tensor;
+}
 
 /** How values of a type are drawn and compared: floats, integers as numbers, 64-bit integers as bigints, bools. */
 export type ElementKind = 'float' | 'int' | 'bigint' | 'bool';
@@ -99,12 +128,12 @@ export function isElementType(name: string): name is ElementType {
  * Pairs a dtype with its array. The caller guarantees the array type matches (`ELEMENT_INFO[dtype]`
  * made it); the cast is the one place the union is assembled from parts.
  */
-export function makeTensor<D extends ElementType>(dtype: D, shape: readonly number[], data: ArrayFor[D]): HostTensor {
-  return { dtype, shape: [...shape], data } as HostTensor;
+export function makeTensor<D extends ElementType>(dtype: D, shape: readonly number[], data: ArrayFor[D]): NumericTensor {
+  return { dtype, shape: [...shape], data } as NumericTensor;
 }
 
 /** The tensor's bytes, little-endian as in memory (every platform Node supports here is little-endian). */
-export function tensorBytes(tensor: HostTensor): Uint8Array {
+export function tensorBytes(tensor: NumericTensor): Uint8Array {
   return new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
 }
 

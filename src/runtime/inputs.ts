@@ -102,8 +102,8 @@ export interface ResolvedInput {
   readonly tensor: HostTensor;
   /** Where the values came from: a file, or how they were made. */
   readonly source: string;
-  /** The model declares bfloat16: fed as float32, rounded to bfloat16 by a Cast in the model's copy. */
-  readonly bfloat16?: true;
+  /** The model declares this type (bfloat16, float8…): fed as float32, rounded to it by a Cast in the model's copy. */
+  readonly castFrom?: string;
 }
 
 export interface ResolvedInputs {
@@ -176,7 +176,7 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
   for (const input of declared) {
     const source = given.get(input.name);
     if (!source) continue;
-    const tensor = input.bfloat16 ? asFloat32(source.load(input)) : source.load(input);
+    const tensor = input.castFrom !== undefined ? asFloat32(source.load(input)) : source.load(input);
     checkGiven(input, tensor, source.file, dims, boundBy);
     loaded.set(input.name, tensor);
   }
@@ -196,12 +196,16 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
   for (const input of declared) {
     const loadedTensor = loaded.get(input.name);
     if (loadedTensor) {
-      inputs.push({ name: input.name, tensor: loadedTensor, source: given.get(input.name)!.file, ...bfloat16Mark(input) });
+      inputs.push({ name: input.name, tensor: loadedTensor, source: given.get(input.name)!.file, ...castMark(input) });
       continue;
     }
     const fill = fills.get(input.name) ?? 'random';
     if (!fills.has(input.name) && options.strict) {
       throw new ModsurgError(`input '${input.name}' (${describeDeclared(input)}) is not given, and --strict allows no random fill`, modelPath);
+    }
+    const dtype = input.dtype;
+    if (dtype === 'string') {
+      throw new ModsurgError(`input '${input.name}' holds strings, which cannot be made up; give them as a file: --input ${input.name}=FILE.npy (unicode or bytes) or FILE.json`, modelPath);
     }
     if (input.shape === undefined && !shaped.has(input.name)) {
       throw new ModsurgError(`input '${input.name}' declares no shape, so it cannot be made up; give it as a file (--input ${input.name}=FILE.npy) or its shape (--shape ${input.name}=…)`, modelPath);
@@ -218,13 +222,13 @@ export function resolveInputs(declared: readonly DeclaredTensor[], specs: readon
         } else if (!unnamedDefaulted.includes(input.name)) unnamedDefaulted.push(input.name);
         return 1;
       });
-    const range = options.ranges.byName.get(input.name) ?? options.ranges.all ?? defaultRange(input.dtype);
-    const problem = fill === 'random' ? rangeProblem(input.dtype, range) : undefined;
-    if (problem) throw new ModsurgError(`--range for input '${input.name}' (${input.dtype}): ${problem}`, modelPath);
+    const range = options.ranges.byName.get(input.name) ?? options.ranges.all ?? defaultRange(dtype);
+    const problem = fill === 'random' ? rangeProblem(dtype, range) : undefined;
+    if (problem) throw new ModsurgError(`--range for input '${input.name}' (${dtype}): ${problem}`, modelPath);
     const rng = SeededRandom.forStream(options.seed, input.name);
-    const tensor = filledTensor(input.dtype, shape, fill, rng, range);
+    const tensor = filledTensor(dtype, shape, fill, rng, range);
     const source = fill === 'random' ? `random [${range.low}, ${range.high}) seed ${options.seed}` : fill;
-    inputs.push({ name: input.name, tensor, source, ...bfloat16Mark(input) });
+    inputs.push({ name: input.name, tensor, source, ...castMark(input) });
   }
   return { inputs, dims, defaultedDims: [...defaulted], unnamedDefaulted };
 }
@@ -238,13 +242,13 @@ function loadJson(path: string, declared: DeclaredTensor): HostTensor {
   }
 }
 
-function bfloat16Mark(input: DeclaredTensor): { bfloat16?: true } {
-  return input.bfloat16 ? { bfloat16: true } : {};
+function castMark(input: DeclaredTensor): { castFrom?: string } {
+  return input.castFrom !== undefined ? { castFrom: input.castFrom } : {};
 }
 
 /**
- * NumPy has no bfloat16 (without ml_dtypes), so a bfloat16 input is given as float32; float16 and
- * float64 data are taken too, converted to float32 here. The model's Cast then rounds to bfloat16.
+ * NumPy has no bfloat16 or float8 (without ml_dtypes), so such an input is given as float32; float16 and
+ * float64 data are taken too, converted to float32 here. The model's Cast then rounds to its type.
  */
 function asFloat32(tensor: HostTensor): HostTensor {
   if (tensor.dtype === 'float64') return makeTensor('float32', tensor.shape, Float32Array.from(tensor.data));
@@ -253,20 +257,20 @@ function asFloat32(tensor: HostTensor): HostTensor {
 }
 
 /** How a dtype reads in reports: `bfloat16 (as float32)` where the model's bfloat16 is fed or fetched as float32. */
-export function dtypeLabel(dtype: string, bfloat16: boolean | undefined): string {
-  return bfloat16 ? `bfloat16 (as ${dtype})` : dtype;
+export function dtypeLabel(dtype: string, castFrom: string | undefined): string {
+  return castFrom !== undefined ? `${castFrom} (as ${dtype})` : dtype;
 }
 
 /** `float32 [batch,3,16,16]`; `bfloat16 (as float32) [1,4]` */
 export function describeDeclared(input: DeclaredTensor): string {
-  const dtype = dtypeLabel(input.dtype, input.bfloat16);
+  const dtype = dtypeLabel(input.dtype, input.castFrom);
   return input.shape === undefined ? `${dtype} (any shape)` : describeTensor(dtype, input.shape.map((d) => (d === '' ? '?' : d)));
 }
 
 /** A given tensor must have the declared dtype and rank, the fixed sizes, and one size per symbolic name. */
 function checkGiven(input: DeclaredTensor, tensor: HostTensor, file: string, dims: Map<string, number>, boundBy: Map<string, string>): void {
   if (tensor.dtype !== input.dtype) {
-    const why = input.bfloat16 ? 'wrong dtype: give bfloat16 inputs as float32, float16 or float64' : 'wrong dtype';
+    const why = input.castFrom !== undefined ? `wrong dtype: give ${input.castFrom} inputs as float32, float16 or float64` : 'wrong dtype';
     throw new ModsurgError(`input '${input.name}': expected ${describeDeclared(input)}, given ${describeTensor(tensor.dtype, tensor.shape)} (${why})`, file);
   }
   checkShape(input, tensor.shape, describeTensor(tensor.dtype, tensor.shape), file, dims, boundBy);

@@ -1,12 +1,12 @@
 import { FormatError } from '../cli/errors.js';
-import type { ElementType, HostTensor } from './dtypes.js';
+import type { HostTensor, HostDtype } from './dtypes.js';
 import { fromNumbers } from './values.js';
 
 /**
- * A tensor written as JSON nested arrays (`[[1, 2], [3, 4]]`). JSON carries no dtype, so the model's
- * declared dtype is used; the shape is the nesting, which must be rectangular.
+ * A tensor written as JSON nested arrays (`[[1, 2], [3, 4]]`, `[["a", "b"]]`). JSON carries no dtype, so
+ * the model's declared dtype is used; the shape is the nesting, which must be rectangular.
  */
-export function tensorFromJson(text: string, dtype: ElementType): HostTensor {
+export function tensorFromJson(text: string, dtype: HostDtype): HostTensor {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -16,9 +16,12 @@ export function tensorFromJson(text: string, dtype: ElementType): HostTensor {
   const shape: number[] = [];
   for (let level: unknown = value; Array.isArray(level); level = level[0]) shape.push(level.length);
   const values: number[] = [];
+  const strings: string[] = [];
   const walk = (node: unknown, depth: number, path: string): void => {
     if (depth === shape.length) {
-      values.push(scalar(node, path));
+      if (dtype !== 'string') values.push(scalar(node, path));
+      else if (typeof node === 'string') strings.push(node);
+      else throw new FormatError(`${path || 'the value'} is ${JSON.stringify(node)}, not a string`);
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
@@ -27,6 +30,7 @@ export function tensorFromJson(text: string, dtype: ElementType): HostTensor {
     node.forEach((child, i) => walk(child, depth + 1, `${path}[${i}]`));
   };
   walk(value, 0, '');
+  if (dtype === 'string') return { dtype, shape, data: strings };
   try {
     return fromNumbers(dtype, shape, values, (i) => `element ${i}`);
   } catch (error) {

@@ -1,6 +1,6 @@
 import { FormatError } from '../cli/errors.js';
 import { numelOf } from '../checkpoint/tensor.js';
-import { ELEMENT_INFO, ELEMENT_TYPES, makeTensor, tensorBytes, type ElementType, type HostTensor } from './dtypes.js';
+import { ELEMENT_INFO, ELEMENT_TYPES, isStringTensor, makeTensor, tensorBytes, type ElementType, type HostTensor, type StringTensor } from './dtypes.js';
 
 /**
  * NumPy's .npy format (versions 1.0, 2.0 and 3.0): a magic string, a Python-literal header dict
@@ -15,7 +15,7 @@ const BY_DESCR = new Map<string, ElementType>(
   ELEMENT_TYPES.map((dtype) => [`${ELEMENT_INFO[dtype].npyChar}${ELEMENT_INFO[dtype].bytes}`, dtype]),
 );
 
-/** Decodes a whole .npy file. The data is copied into its own aligned buffer. */
+/** Decodes a whole .npy file. The data is copied into its own aligned buffer; string arrays become text. */
 export function parseNpy(bytes: Uint8Array): HostTensor {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buffer.length < 10 || !buffer.subarray(0, 6).equals(MAGIC)) throw new FormatError('not a .npy file (no \\x93NUMPY magic)');
@@ -39,6 +39,8 @@ export function parseNpy(bytes: Uint8Array): HostTensor {
   if (fortranOrder) {
     throw new FormatError('Fortran-order (column-major) arrays are not supported; save it with np.save(f, np.ascontiguousarray(a))');
   }
+  const strings = /^([<>|=]?)([US])(\d+)$/.exec(descr);
+  if (strings) return parseStrings(buffer.subarray(dataStart), strings[2] as 'U' | 'S', Number(strings[3]), strings[1] === '>', shape, descr);
   const { dtype, swap } = dtypeOf(descr);
   const info = ELEMENT_INFO[dtype];
   const count = numelOf(shape);
@@ -53,10 +55,53 @@ export function parseNpy(bytes: Uint8Array): HostTensor {
   return makeTensor(dtype, shape, info.view(aligned, 0, count));
 }
 
+/**
+ * NumPy's fixed-width strings: `U` holds N UTF-32 code units per element, `S` N bytes (taken as UTF-8, as
+ * ONNX strings are), both padded with NULs at the end.
+ */
+function parseStrings(data: Buffer, kind: 'U' | 'S', width: number, bigEndian: boolean, shape: number[], descr: string): StringTensor {
+  const count = numelOf(shape);
+  const itemBytes = kind === 'U' ? width * 4 : width;
+  if (count * itemBytes > data.length) throw new FormatError(`truncated .npy data: ${descr} ${formatShape(shape)} needs ${count * itemBytes} bytes, the file has ${data.length}`);
+  const values: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const item = data.subarray(i * itemBytes, (i + 1) * itemBytes);
+    if (kind === 'S') {
+      const end = item.indexOf(0);
+      values.push(item.subarray(0, end < 0 ? item.length : end).toString('utf8'));
+      continue;
+    }
+    let text = '';
+    for (let at = 0; at < item.length; at += 4) {
+      const code = bigEndian ? item.readUInt32BE(at) : item.readUInt32LE(at);
+      if (code === 0) break;
+      text += String.fromCodePoint(code);
+    }
+    values.push(text);
+  }
+  return { dtype: 'string', shape, data: values };
+}
+
+/** A string tensor's bytes as NumPy's `<U` of its longest element (at least 1). */
+function stringBytes(tensor: StringTensor): { descr: string; bytes: Buffer } {
+  const points = tensor.data.map((text) => [...text].map((ch) => ch.codePointAt(0)!));
+  const width = Math.max(1, ...points.map((p) => p.length));
+  const bytes = Buffer.alloc(points.length * width * 4);
+  points.forEach((p, i) => p.forEach((code, j) => bytes.writeUInt32LE(code, (i * width + j) * 4)));
+  return { descr: `<U${width}`, bytes };
+}
+
 /** Encodes a tensor as .npy: version 1.0 unless the header needs more than 64 KiB (then 2.0). */
 export function encodeNpy(tensor: HostTensor): Buffer {
-  const info = ELEMENT_INFO[tensor.dtype];
-  const descr = info.npyChar === 'b' ? '|b1' : `${info.bytes === 1 ? '|' : '<'}${info.npyChar}${info.bytes}`;
+  let descr: string;
+  let data: Uint8Array;
+  if (isStringTensor(tensor)) {
+    ({ descr, bytes: data } = stringBytes(tensor));
+  } else {
+    const info = ELEMENT_INFO[tensor.dtype];
+    descr = info.npyChar === 'b' ? '|b1' : `${info.bytes === 1 ? '|' : '<'}${info.npyChar}${info.bytes}`;
+    data = tensorBytes(tensor);
+  }
   const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${formatShape(tensor.shape)}, }`;
   const encoded = (prefixLength: number): Buffer => {
     // Pad with spaces and end with a newline so the data starts on a 64-byte boundary.
@@ -78,7 +123,7 @@ export function encodeNpy(tensor: HostTensor): Buffer {
     prefix[6] = 2;
     prefix.writeUInt32LE(header.length, 8);
   }
-  return Buffer.concat([prefix, header, tensorBytes(tensor)]);
+  return Buffer.concat([prefix, header, data]);
 }
 
 /** Python's tuple spelling: `()`, `(3,)`, `(2, 3)`. */
@@ -118,9 +163,7 @@ function dtypeOf(descr: string): { dtype: ElementType; swap: boolean } {
   const order = descr[0];
   const code = /^[<>|=]/.test(descr) ? descr.slice(1) : descr;
   if (code === 'O') throw new FormatError('object arrays (dtype=object) are not supported: they hold pickled Python objects, not numbers');
-  if (code.startsWith('U') || code.startsWith('S') || code.startsWith('a')) {
-    throw new FormatError(`string arrays (${descr}) are not supported; inputs must be numeric or bool`);
-  }
+  if (code.startsWith('a')) throw new FormatError(`byte-string arrays of type ${descr} are not supported; save them as unicode (dtype U) or bytes (dtype S)`);
   if (code.startsWith('V')) throw new FormatError(`void/structured arrays (${descr}) are not supported`);
   if (code.startsWith('c')) throw new FormatError(`complex arrays (${descr}) are not supported by onnxruntime-node`);
   if (code.startsWith('M') || code.startsWith('m')) throw new FormatError(`datetime arrays (${descr}) are not supported`);

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ModsurgError } from '../cli/errors.js';
-import type { Bfloat16Cast } from './bfloat16-cast.js';
+import type { BoundaryCast } from './boundary-cast.js';
 import type { HostTensor } from './dtypes.js';
 import { compareTensors, type OutputComparison, type Tolerance } from './compare.js';
 import { feedsOf, resolveInputs, type InputOptions, type InputSpec, type ResolvedInputs } from './inputs.js';
@@ -46,8 +46,8 @@ export interface RunResult {
   /** For a GPU provider: the nodes that ran elsewhere (on the CPU). Undefined on the CPU provider or without a trace. */
   readonly cpuFallbackNodes: readonly PlacedNode[] | undefined;
   readonly timings: Timings;
-  /** Set when the model has bfloat16 inputs or outputs and ran as an in-memory copy with Cast nodes (fed and fetched as float32). */
-  readonly bfloat16Cast: Bfloat16Cast | undefined;
+  /** Set when the model has bfloat16 or float8 inputs or outputs and ran as an in-memory copy with Cast nodes (fed and fetched as float32). */
+  readonly boundaryCast: BoundaryCast | undefined;
 }
 
 export async function runModel(request: RunRequest): Promise<RunResult> {
@@ -97,7 +97,7 @@ export async function executeRun(session: ModelSession, inputs: ResolvedInputs, 
     placement,
     cpuFallbackNodes: placement && session.provider !== 'cpu' ? nodesOffProvider(placement, ORT_PROVIDER_IDS[session.provider]) : undefined,
     timings: { sessionCreateMs: session.createMs, firstRunMs, warmup: repeat > 0 ? warmup : 0, repeat, latencyMs: latencySummary(latencies) },
-    bfloat16Cast: session.bfloat16Cast,
+    boundaryCast: session.boundaryCast,
   };
 }
 

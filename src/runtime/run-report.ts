@@ -1,6 +1,6 @@
-import { describeTensor, type HostTensor } from './dtypes.js';
+import { describeTensor, isStringTensor, type HostTensor } from './dtypes.js';
 import { unravelIndex, type OutputComparison } from './compare.js';
-import { describeCast, type Bfloat16Cast } from './bfloat16-cast.js';
+import { castTypes, describeCast, type BoundaryCast } from './boundary-cast.js';
 import { dtypeLabel, type ResolvedInputs } from './inputs.js';
 import type { ComparisonReport, RunResult, Timings } from './run-model.js';
 import type { SkippedProvider } from './session.js';
@@ -41,24 +41,29 @@ export interface OutputSummary {
   readonly name: string;
   /** The dtype of the values (what --save writes). */
   readonly dtype: string;
-  /** Set where the model declares bfloat16 and the values came back as float32 (exactly) through a Cast. */
-  readonly modelDtype?: 'bfloat16';
+  /** Set where the model declares bfloat16 or float8 and the values came back as float32 (exactly) through a Cast. */
+  readonly modelDtype?: string;
   readonly shape: readonly number[];
-  readonly stats: TensorStats;
+  /** For numbers and bools; a string output has `strings` instead. */
+  readonly stats?: TensorStats;
+  /** The first strings of a string output. */
+  readonly strings?: readonly string[];
 }
 
-export function summarizeOutputs(outputs: ReadonlyMap<string, HostTensor>, cast?: Bfloat16Cast): OutputSummary[] {
+const FIRST_STRINGS = 4;
+
+export function summarizeOutputs(outputs: ReadonlyMap<string, HostTensor>, cast?: BoundaryCast): OutputSummary[] {
   return [...outputs].map(([name, tensor]) => ({
     name,
     dtype: tensor.dtype,
-    ...(cast?.outputs.includes(name) ? { modelDtype: 'bfloat16' as const } : {}),
+    ...(cast?.outputs.includes(name) ? { modelDtype: cast.types[name]! } : {}),
     shape: tensor.shape,
-    stats: tensorStats(toFloat64(tensor), tensor.shape),
+    ...(isStringTensor(tensor) ? { strings: tensor.data.slice(0, FIRST_STRINGS) } : { stats: tensorStats(toFloat64(tensor), tensor.shape) }),
   }));
 }
 
 function inputLines(inputs: ResolvedInputs): string[] {
-  const rows = inputs.inputs.map((input) => [input.name, describeTensor(dtypeLabel(input.tensor.dtype, input.bfloat16), input.tensor.shape), input.source]);
+  const rows = inputs.inputs.map((input) => [input.name, describeTensor(dtypeLabel(input.tensor.dtype, input.castFrom), input.tensor.shape), input.source]);
   const lines = ['inputs', ...renderTable(rows)];
   if (inputs.defaultedDims.length > 0) lines.push(`  (${inputs.defaultedDims.map((d) => `${d}=1`).join(', ')}: default size; set with --dim NAME=SIZE)`);
   for (const name of inputs.unnamedDefaulted) lines.push(`  (${name}: its dims without a name took size 1; set its whole shape with --shape ${name}=D0,D1,…)`);
@@ -67,11 +72,16 @@ function inputLines(inputs: ResolvedInputs): string[] {
 
 function outputLines(summaries: readonly OutputSummary[]): string[] {
   const rows = [['name', 'dtype', 'shape', 'min', 'max', 'mean', 'first values', 'argmax']];
-  for (const { name, dtype, modelDtype, shape, stats } of summaries) {
+  for (const { name, dtype, modelDtype, shape, stats, strings } of summaries) {
+    if (stats === undefined) {
+      const count = shape.reduce((a, b) => a * b, 1);
+      rows.push([name, dtype, `[${shape.join(',')}]`, '', '', '', (strings ?? []).map((s) => JSON.stringify(s)).join(' ') + (count > (strings ?? []).length ? ' …' : ''), '']);
+      continue;
+    }
     const nonFinite = stats.nanCount + stats.infCount > 0 ? ` (${stats.nanCount} nan, ${stats.infCount} inf)` : '';
     rows.push([
       name,
-      dtypeLabel(dtype, modelDtype === 'bfloat16'),
+      dtypeLabel(dtype, modelDtype),
       `[${shape.join(',')}]`,
       formatNumber(stats.min),
       formatNumber(stats.max),
@@ -111,6 +121,15 @@ export function comparisonLines(report: ComparisonReport, heading: string): stri
       rows.push([c.name, '-', '-', '-', '-', '-', `FAIL shape [${c.shape.join(',')}] vs expected [${c.expectedShape.join(',')}]`]);
       continue;
     }
+    if (c.kind === 'type-mismatch') {
+      rows.push([c.name, '-', '-', '-', '-', '-', `FAIL ${c.dtype} vs an expected ${c.expectedDtype}`]);
+      continue;
+    }
+    if (c.kind === 'strings') {
+      rows.push([c.name, '-', '-', `${c.mismatches}/${c.count}`, '-', '-', c.pass ? 'pass (strings equal)' : 'FAIL']);
+      if (!c.pass) notes.push(`  ${c.name}: first differing string at [${unravelIndex(c.firstMismatch, c.shape).join(',')}]`);
+      continue;
+    }
     rows.push([
       c.name,
       formatNumber(c.maxAbsErr),
@@ -136,7 +155,7 @@ export function runText(result: RunResult, comparison: ComparisonReport | undefi
   return [
     `model: ${result.model}`,
     ...inputLines(result.inputs),
-    ...outputLines(summarizeOutputs(result.outputs, result.bfloat16Cast)),
+    ...outputLines(summarizeOutputs(result.outputs, result.boundaryCast)),
     ...placementLines(result),
     ...timingLines(result.timings),
     ...(comparison ? comparisonLines(comparison, 'compare') : []),
@@ -147,7 +166,7 @@ function inputsJson(inputs: ResolvedInputs): unknown {
   return inputs.inputs.map((input) => ({
     name: input.name,
     dtype: input.tensor.dtype,
-    ...(input.bfloat16 ? { modelDtype: 'bfloat16' } : {}),
+    ...(input.castFrom !== undefined ? { modelDtype: input.castFrom } : {}),
     shape: input.tensor.shape,
     source: input.source,
   }));
@@ -155,6 +174,8 @@ function inputsJson(inputs: ResolvedInputs): unknown {
 
 function comparisonJson(c: OutputComparison): unknown {
   if (c.kind === 'shape-mismatch') return { name: c.name, pass: false, reason: 'shape', shape: c.shape, expectedShape: c.expectedShape };
+  if (c.kind === 'type-mismatch') return { name: c.name, pass: false, reason: 'type', dtype: c.dtype, expectedDtype: c.expectedDtype };
+  if (c.kind === 'strings') return { name: c.name, pass: c.pass, dtype: 'string', shape: c.shape, count: c.count, mismatches: c.mismatches, firstMismatchAt: c.firstMismatch >= 0 ? unravelIndex(c.firstMismatch, c.shape) : null };
   const { kind: _kind, ...rest } = c;
   return { ...rest, maxAbsErrAt: c.maxAbsErrIndex >= 0 ? unravelIndex(c.maxAbsErrIndex, c.shape) : null };
 }
@@ -170,8 +191,8 @@ function sideJson(result: RunResult): Record<string, unknown> {
     skippedProviders: result.skipped.map((s) => ({ provider: s.provider, reason: s.reason, missing: s.diagnosis.missing })),
     nodesByProvider: result.placement?.byProvider ?? null,
     cpuFallbackNodes: result.cpuFallbackNodes ?? null,
-    // only for a model with bfloat16 inputs or outputs: they were fed and fetched as float32 through Casts
-    ...(result.bfloat16Cast ? { bfloat16Cast: { inputs: result.bfloat16Cast.inputs, outputs: result.bfloat16Cast.outputs } } : {}),
+    // only for a model with bfloat16 or float8 inputs or outputs: they were fed and fetched as float32 through Casts
+    ...(result.boundaryCast ? { castThroughFloat32: { inputs: result.boundaryCast.inputs, outputs: result.boundaryCast.outputs, types: result.boundaryCast.types } } : {}),
   };
 }
 
@@ -180,7 +201,7 @@ export function runJson(result: RunResult, comparison: ComparisonReport | undefi
     ...sideJson(result),
     inputs: inputsJson(result.inputs),
     dims: Object.fromEntries(result.inputs.dims),
-    outputs: summarizeOutputs(result.outputs, result.bfloat16Cast),
+    outputs: summarizeOutputs(result.outputs, result.boundaryCast),
     timings: result.timings,
     ...(comparison ? { comparison: comparisonReportJson(comparison), pass: comparison.pass } : {}),
     ...(saved.length > 0 ? { saved } : {}),
@@ -188,7 +209,7 @@ export function runJson(result: RunResult, comparison: ComparisonReport | undefi
 }
 
 export function verifyText(result: VerifyResult): string {
-  const side = (label: string, r: RunResult): string => `${label}: ${r.model} on ${r.ep}${r.bfloat16Cast ? ` (bfloat16 ${describeCast(r.bfloat16Cast)} run as float32 through Casts)` : ''}`;
+  const side = (label: string, r: RunResult): string => `${label}: ${r.model} on ${r.ep}${r.boundaryCast ? ` (${castTypes(r.boundaryCast)} ${describeCast(r.boundaryCast)} run as float32 through Casts)` : ''}`;
   const lines = [side('reference', result.reference), side('candidate', result.candidate), ...inputLines(result.candidate.inputs)];
   for (const r of result.kind === 'providers' ? [result.candidate, result.reference] : []) lines.push(...placementLines(r).map((l) => `${r.ep} ${l}`));
   lines.push(...comparisonLines(result.comparison, 'compare candidate with reference'));

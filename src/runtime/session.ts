@@ -9,7 +9,7 @@ import type { HostTensor } from './dtypes.js';
 import { fromOrtTensor, toOrtTensor, type OrtModule } from './ort-tensors.js';
 import { placementFromProfile, type Placement } from './placement.js';
 import { diagnoseProvider, explainProviderFailure, firstLine, type ProviderChoice, type ProviderDiagnosis, type ProviderName } from './providers.js';
-import { bfloat16CastCopy, type Bfloat16Cast, type Bfloat16CastCopy } from './bfloat16-cast.js';
+import { boundaryCastCopy, CAST_THROUGH_FLOAT32, castTypes, type BoundaryCast, type BoundaryCastCopy } from './boundary-cast.js';
 import { explainUnsupportedTypes, signatureOf, type DeclaredTensor, type ModelSignature } from './signature.js';
 import { readBinaryInput } from './tensor-files.js';
 
@@ -62,8 +62,8 @@ export class ModelSession {
     /** Wall time of `InferenceSession.create`, in milliseconds. */
     readonly createMs: number,
     readonly signature: ModelSignature,
-    /** Set when the model has bfloat16 inputs or outputs and an in-memory copy with Cast nodes ran instead. */
-    readonly bfloat16Cast: Bfloat16Cast | undefined,
+    /** Set when the model has bfloat16 or float8 inputs or outputs and an in-memory copy with Cast nodes ran instead. */
+    readonly boundaryCast: BoundaryCast | undefined,
     private readonly profileDir: string | undefined,
   ) {}
 
@@ -71,15 +71,16 @@ export class ModelSession {
     checkModelFile(modelPath);
     const ort = await loadOrt(options.verboseLog);
     const skipped: SkippedProvider[] = [];
-    // Made on the first "Unsupported data type: 16": the model has bfloat16 inputs or outputs.
-    let copy: Bfloat16CastCopy | undefined;
+    // Made on the first "Unsupported data type": the model may have bfloat16 or float8 inputs or outputs.
+    let copy: BoundaryCastCopy | undefined;
     const create = async (sessionOptions: InferenceSession.SessionOptions): Promise<InferenceSession> => {
       if (copy === undefined) {
         try {
           return await ort.InferenceSession.create(modelPath, sessionOptions);
         } catch (error) {
-          if (!/Unsupported data type: 16\b/.test(error instanceof Error ? error.message : String(error))) throw error;
-          copy = bfloat16CastCopy(readBinaryInput(modelPath), modelPath);
+          const code = /Unsupported data type: (\d+)\b/.exec(error instanceof Error ? error.message : String(error));
+          if (!code || !CAST_THROUGH_FLOAT32.has(Number(code[1]))) throw error;
+          copy = boundaryCastCopy(readBinaryInput(modelPath), modelPath);
           if (copy === undefined) throw error;
         }
       }
@@ -98,7 +99,7 @@ export class ModelSession {
       try {
         const session = await create(sessionOptions);
         const createMs = performance.now() - started;
-        const signature = markBfloat16(signatureOf(session, modelPath, copy?.bytes), copy?.cast);
+        const signature = markCast(signatureOf(session, modelPath, copy?.bytes), copy?.cast);
         return new ModelSession(ort, session, modelPath, provider, skipped, createMs, signature, copy?.cast, profileDir);
       } catch (error) {
         if (profileDir) rmSync(profileDir, { recursive: true, force: true });
@@ -206,14 +207,14 @@ function modelLoadProblem(modelPath: string, message: string, note: string): Mod
   return undefined;
 }
 
-function copyNote(copy: Bfloat16CastCopy | undefined): string {
-  return copy === undefined ? '' : ' (its copy with bfloat16 Casts)';
+function copyNote(copy: BoundaryCastCopy | undefined): string {
+  return copy === undefined ? '' : ` (its copy with ${castTypes(copy.cast)} Casts)`;
 }
 
-/** Inputs and outputs the copy converts are marked: fed and fetched as float32, bfloat16 in the model. */
-function markBfloat16(signature: ModelSignature, cast: Bfloat16Cast | undefined): ModelSignature {
+/** Inputs and outputs the copy converts are marked: fed and fetched as float32, their own type in the model. */
+function markCast(signature: ModelSignature, cast: BoundaryCast | undefined): ModelSignature {
   if (cast === undefined) return signature;
-  const mark = (names: readonly string[]) => (t: DeclaredTensor): DeclaredTensor => (names.includes(t.name) ? { ...t, bfloat16: true } : t);
+  const mark = (names: readonly string[]) => (t: DeclaredTensor): DeclaredTensor => (names.includes(t.name) ? { ...t, castFrom: cast.types[t.name]! } : t);
   return { inputs: signature.inputs.map(mark(cast.inputs)), outputs: signature.outputs.map(mark(cast.outputs)) };
 }
 

@@ -1,10 +1,10 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ModsurgError } from '../cli/errors.js';
 import { elemTypeByName, elemTypeInfo } from '../graph/elem-type.js';
-import { tensorTypeOf, type ValueInfo } from '../graph/graph.js';
-import { readGraph } from '../graph/model.js';
+import { tensorTypeOf, type TypeProto, type ValueInfo } from '../graph/graph.js';
+import { graphPayload, readGraph } from '../graph/model.js';
 import { readFields } from '../graph/wire.js';
-import { isElementType, type ElementType } from './dtypes.js';
+import { isHostDtype, type HostDtype } from './dtypes.js';
 import { readBinaryInput } from './tensor-files.js';
 
 /** A model's declared inputs and outputs: what must be fed, and what comes back. */
@@ -14,14 +14,14 @@ export type Dim = number | string;
 
 export interface DeclaredTensor {
   readonly name: string;
-  readonly dtype: ElementType;
+  readonly dtype: HostDtype;
   /** Undefined when the model declares no shape (any rank is accepted). */
   readonly shape: readonly Dim[] | undefined;
   /**
-   * The model declares bfloat16 here, which onnxruntime-node cannot carry: `dtype` is float32, and a
-   * copy of the model with Cast nodes converts at the boundary (see bfloat16-cast.ts).
+   * The model declares this type here (bfloat16, float8e4m3fn, …), which onnxruntime-node cannot carry:
+   * `dtype` is float32, and a copy of the model with Cast nodes converts at the boundary (boundary-cast.ts).
    */
-  readonly bfloat16?: true;
+  readonly castFrom?: string;
 }
 
 export interface ModelSignature {
@@ -34,6 +34,8 @@ export interface GraphValue {
   readonly name: string;
   /** TensorProto.DataType number; undefined for values that are not tensors (sequences, maps). */
   readonly elemType: number | undefined;
+  /** What a value that is not a tensor is: `a sequence of float32 tensors`, `an optional float32 tensor`. */
+  readonly kind?: string;
   /** Dimensions: a size, a symbolic name, or '' for an unnamed unknown dimension. Undefined if no shape is declared. */
   readonly shape: readonly (number | string)[] | undefined;
 }
@@ -51,16 +53,32 @@ export interface GraphSignature {
  * has no inputs or outputs.
  */
 export function readGraphSignature(model: Uint8Array): GraphSignature {
-  const graphField = readFields(model).findLast((f) => f.field === 7 && f.wireType === 2); // ModelProto.graph
-  if (graphField === undefined) return { inputs: [], outputs: [] };
-  const graph = readGraph(graphField.payload);
+  const payload = graphPayload(readFields(model));
+  if (payload === undefined) return { inputs: [], outputs: [] };
+  const graph = readGraph(payload);
   const initializers = new Set(graph.initializers.map((i) => i.proto.name ?? ''));
   return { inputs: graph.inputs.map(graphValue).filter((input) => !initializers.has(input.name)), outputs: graph.outputs.map(graphValue) };
 }
 
 function graphValue(value: ValueInfo): GraphValue {
   const type = tensorTypeOf(value.proto);
-  return { name: value.proto.name ?? '', elemType: type?.elemType, shape: type?.shape?.map((d) => d ?? '') };
+  const kind = type === undefined ? describeType(value.proto.type) : undefined;
+  return { name: value.proto.name ?? '', elemType: type?.elemType, shape: type?.shape?.map((d) => d ?? ''), ...(kind ? { kind } : {}) };
+}
+
+/** `a sequence of float32 tensors`, `an optional sequence of int64 tensors`, `a map from string to float32`. */
+function describeType(type: TypeProto | undefined): string {
+  const inner = (t: TypeProto | undefined, plural: boolean): string => {
+    if (t === undefined) return 'values';
+    const record = t as Record<string, { elem_type?: TypeProto | number; key_type?: number; value_type?: TypeProto }>;
+    if (t.tensor_type) return `${onnxTypeName(t.tensor_type.elem_type ?? 0)} tensor${plural ? 's' : ''}`;
+    if (record.sequence_type) return `${plural ? 'sequences' : 'a sequence'} of ${inner(record.sequence_type.elem_type as TypeProto, true)}`;
+    if (record.optional_type) return `${plural ? 'optional' : 'an optional'} ${inner(record.optional_type.elem_type as TypeProto, plural)}`;
+    if (record.map_type) return `${plural ? 'maps' : 'a map'} from ${onnxTypeName(record.map_type.key_type ?? 0)} to ${inner(record.map_type.value_type, true)}`;
+    if (record.sparse_tensor_type) return `${plural ? 'sparse tensors' : 'a sparse tensor'}`;
+    return plural ? 'values of another kind' : 'a value of another kind';
+  };
+  return inner(type, false);
 }
 
 /**
@@ -98,8 +116,8 @@ export function signatureOf(session: InferenceSession, modelPath: string, modelB
         if (fromGraph === undefined) throw new ModsurgError(`${role} '${name}' has no declared type`, modelPath);
         return declaredFromGraph(role, fromGraph, modelPath);
       }
-      if (!meta.isTensor) throw new ModsurgError(`${role} '${name}' is not a tensor (a sequence or map); modsurg runs models with tensor ${role}s only`, modelPath);
-      if (!isElementType(meta.type)) throw new ModsurgError(`${role} '${name}' is ${meta.type}; modsurg ${role === 'input' ? 'feeds' : 'reads'} numeric and bool tensors only`, modelPath);
+      if (!meta.isTensor) throw notTensor(role, name, graphSignature, modelPath);
+      if (!isHostDtype(meta.type)) throw new ModsurgError(`${role} '${name}' is ${meta.type}; modsurg ${role === 'input' ? 'feeds' : 'reads'} numeric, bool and string tensors only`, modelPath);
       let shape: readonly Dim[] | undefined = meta.shape;
       if (shape.length === 0) shape = (role === 'input' ? graphSignature().inputs : graphSignature().outputs).find((v) => v.name === name)?.shape;
       return { name, dtype: meta.type, shape };
@@ -110,30 +128,46 @@ export function signatureOf(session: InferenceSession, modelPath: string, modelB
   };
 }
 
-function declaredFromGraph(role: string, value: GraphValue, modelPath: string): DeclaredTensor {
-  if (value.elemType === undefined) throw new ModsurgError(`${role} '${value.name}' is not a tensor; modsurg runs models with tensor ${role}s only`, modelPath);
+/** A sequence, map or optional input or output: what it is, and that the Node binding cannot carry it. */
+function notTensor(role: 'input' | 'output', name: string, graph: () => GraphSignature, modelPath: string): ModsurgError {
+  const value = (role === 'input' ? graph().inputs : graph().outputs).find((v) => v.name === name);
+  const kind = value?.kind ?? 'a sequence, map or optional';
+  return new ModsurgError(
+    `${role} '${name}' is ${kind}, not a tensor: onnxruntime-node can only ${role === 'input' ? 'feed' : 'fetch'} tensors, so modsurg cannot run this model`,
+    modelPath,
+  );
+}
+
+function declaredFromGraph(role: 'input' | 'output', value: GraphValue, modelPath: string): DeclaredTensor {
+  if (value.elemType === undefined) throw notTensor(role, value.name, () => ({ inputs: [value], outputs: [value] }), modelPath);
   const dtype = onnxTypeName(value.elemType);
-  if (!isElementType(dtype)) throw new ModsurgError(`${role} '${value.name}' is ${dtype}, which onnxruntime-node cannot carry`, modelPath);
+  if (!isHostDtype(dtype)) throw new ModsurgError(`${role} '${value.name}' is ${dtype}, which onnxruntime-node cannot carry`, modelPath);
   return { name: value.name, dtype, shape: value.shape };
 }
 
+/** TensorProto.DataType codes onnxruntime-node has JavaScript tensors for. */
+const NODE_TENSOR_TYPES: ReadonlySet<number> = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 21, 22]);
+
 /**
  * Explains a model that onnxruntime-node refuses to load because of an input or output type it has no
- * JavaScript tensor for ("Unsupported data type: 16" is bfloat16): names each such input and output.
+ * JavaScript tensor for: names each such input and output with its ONNX type. The number in
+ * onnxruntime's "Unsupported data type: N" is its own enum, which numbers types differently from
+ * ONNX's from 24 on (int2, uint2, float8e8m0): the types are read from the model instead.
  */
-export function explainUnsupportedTypes(modelPath: string, typeCode: number): ModsurgError {
+export function explainUnsupportedTypes(modelPath: string, ortTypeCode: number): ModsurgError {
   let graph: GraphSignature;
   try {
     graph = readGraphSignature(readBinaryInput(modelPath));
   } catch {
-    return new ModsurgError(`the model has an input or output of type ${onnxTypeName(typeCode)}, which onnxruntime-node has no tensor type for`, modelPath);
+    return new ModsurgError(`the model has an input or output of a type onnxruntime-node has no tensor type for (its code ${ortTypeCode})`, modelPath);
   }
   const offenders = [
-    ...graph.inputs.filter((v) => v.elemType === typeCode).map((v) => `input '${v.name}'`),
-    ...graph.outputs.filter((v) => v.elemType === typeCode).map((v) => `output '${v.name}'`),
-  ];
-  const what = offenders.length > 0 ? offenders.join(', ') : 'an input or output';
-  const type = onnxTypeName(typeCode);
-  const fix = type === 'bfloat16' ? '; put Cast nodes at the model boundary so it takes and returns float32 (bfloat16 inside the graph is fine)' : '';
-  return new ModsurgError(`${what} ${offenders.length > 1 ? 'are' : 'is'} ${type}, which onnxruntime-node cannot feed or fetch (it has no ${type} tensor type)${fix}`, modelPath);
+    ...graph.inputs.map((v) => ({ v, role: 'input' })),
+    ...graph.outputs.map((v) => ({ v, role: 'output' })),
+  ].filter(({ v }) => v.elemType !== undefined && !NODE_TENSOR_TYPES.has(v.elemType));
+  if (offenders.length === 0) return new ModsurgError(`the model has an input or output of a type onnxruntime-node has no tensor type for (its code ${ortTypeCode})`, modelPath);
+  const types = [...new Set(offenders.map(({ v }) => onnxTypeName(v.elemType!)))];
+  const what = offenders.map(({ v, role }) => `${role} '${v.name}' (${onnxTypeName(v.elemType!)})`).join(', ');
+  const fix = types.every((t) => t === 'bfloat16') ? '; put Cast nodes at the model boundary so it takes and returns float32 (bfloat16 inside the graph is fine)' : '';
+  return new ModsurgError(`${what}: onnxruntime-node has no ${types.join(' or ')} tensor type to feed or fetch ${offenders.length > 1 ? 'them' : 'it'} with${fix}`, modelPath);
 }

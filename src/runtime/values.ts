@@ -1,12 +1,12 @@
 import { halfToNumber, numberToHalfDirect } from '../checkpoint/numeric.js';
 import { numelOf } from '../checkpoint/tensor.js';
 import type { SeededRandom } from '../io/random.js';
-import { ELEMENT_INFO, makeTensor, type ElementType, type HostTensor } from './dtypes.js';
+import { ELEMENT_INFO, makeTensor, type ElementType, type NumericTensor } from './dtypes.js';
 
 /** Moving between tensors of any element type and plain numbers: for statistics, comparison and filling. */
 
 /** Every element as a double: float16 decoded, 64-bit integers rounded past 2^53, bools as 0/1. */
-export function toFloat64(tensor: HostTensor): Float64Array {
+export function toFloat64(tensor: NumericTensor): Float64Array {
   switch (tensor.dtype) {
     case 'float64':
       return tensor.data;
@@ -30,7 +30,7 @@ export function toFloat64(tensor: HostTensor): Float64Array {
  * Builds a tensor of `dtype` from numbers, converting as NumPy's astype would for in-range values.
  * `at` names the element for messages when a value does not fit (an integer type given 1.5).
  */
-export function fromNumbers(dtype: ElementType, shape: readonly number[], values: ArrayLike<number>, describe: (index: number) => string): HostTensor {
+export function fromNumbers(dtype: ElementType, shape: readonly number[], values: ArrayLike<number>, describe: (index: number) => string): NumericTensor {
   const info = ELEMENT_INFO[dtype];
   const count = numelOf(shape);
   if (values.length !== count) throw new RangeError(`expected ${count} values, got ${values.length}`);
@@ -59,7 +59,7 @@ export function fromNumbers(dtype: ElementType, shape: readonly number[], values
       return makeTensor('uint64', shape, data);
     }
     default: {
-      const data = info.alloc(count) as Exclude<HostTensor['data'], BigInt64Array | BigUint64Array>;
+      const data = info.alloc(count) as Exclude<NumericTensor['data'], BigInt64Array | BigUint64Array>;
       for (let i = 0; i < count; i++) data[i] = check(i);
       return makeTensor(dtype, shape, data);
     }
@@ -83,7 +83,7 @@ export function defaultRange(dtype: ElementType): ValueRange {
 }
 
 /** A tensor of zeros, ones or seeded random values. Random integers are drawn from [low, high). */
-export function filledTensor(dtype: ElementType, shape: readonly number[], fill: FillKind, rng: SeededRandom, range: ValueRange): HostTensor {
+export function filledTensor(dtype: ElementType, shape: readonly number[], fill: FillKind, rng: SeededRandom, range: ValueRange): NumericTensor {
   const count = numelOf(shape);
   const values = new Float64Array(count);
   if (fill === 'ones') values.fill(1);

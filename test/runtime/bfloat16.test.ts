@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { onnxTypes } from '../../src/graph/onnx-schema.js';
 import { readOnnxModel } from '../../src/graph/model.js';
 import { BufferSource } from '../../src/io/byte-source.js';
-import { bfloat16CastCopy } from '../../src/runtime/bfloat16-cast.js';
+import { boundaryCastCopy } from '../../src/runtime/boundary-cast.js';
+import { numericTensor } from '../../src/runtime/dtypes.js';
 import { encodeTinyModel } from '../../src/runtime/tiny-model.js';
 import { readNpyFile, readNpzFile } from '../../src/runtime/tensor-files.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
@@ -42,9 +43,9 @@ describe('the float32-boundary copy of a bfloat16 model', () => {
       }),
     );
     const original = Buffer.from(bytes);
-    const copy = bfloat16CastCopy(bytes, '/models/m.onnx')!;
+    const copy = boundaryCastCopy(bytes, '/models/m.onnx')!;
     expect(bytes.equals(original)).toBe(true);
-    expect(copy.cast).toEqual({ inputs: ['x'], outputs: ['y'] });
+    expect(copy.cast).toEqual({ inputs: ['x'], outputs: ['y'], types: { x: 'bfloat16', y: 'bfloat16' } });
     expect(copy.folder).toBe('/models');
 
     const graph = readOnnxModel(new BufferSource('copy', Buffer.from(copy.bytes)), undefined).graph;
@@ -65,7 +66,7 @@ describe('the float32-boundary copy of a bfloat16 model', () => {
   });
 
   it('makes no copy of a model without bfloat16 inputs or outputs', () => {
-    expect(bfloat16CastCopy(readFileSync(fixture('resnet.onnx')), fixture('resnet.onnx'))).toBeUndefined();
+    expect(boundaryCastCopy(readFileSync(fixture('resnet.onnx')), fixture('resnet.onnx'))).toBeUndefined();
   });
 
   it('refuses bfloat16 inside a sequence, which a Cast cannot convert', () => {
@@ -81,13 +82,13 @@ describe('the float32-boundary copy of a bfloat16 model', () => {
         },
       }),
     ).finish();
-    expect(() => bfloat16CastCopy(Buffer.from(model), 'seq.onnx')).toThrow(/^input 's' holds bfloat16 inside a sequence, map or optional, which onnxruntime-node cannot feed or fetch and a Cast cannot convert/);
+    expect(() => boundaryCastCopy(Buffer.from(model), 'seq.onnx')).toThrow(/^input 's' holds bfloat16 or float8 inside a sequence, map or optional, which onnxruntime-node cannot feed or fetch and a Cast cannot convert/);
   });
 });
 
 interface Json {
   pass: boolean;
-  bfloat16Cast?: { inputs: string[]; outputs: string[] };
+  castThroughFloat32?: { inputs: string[]; outputs: string[]; types: Record<string, string> };
   inputs: { name: string; dtype: string; modelDtype?: string; source: string }[];
   outputs: { name: string; dtype: string; modelDtype?: string; shape: number[] }[];
   comparison?: { outputs: { name: string; pass: boolean; maxAbsErr: number; mismatches: number }[] };
@@ -121,12 +122,12 @@ describe.skipIf(!ORACLE_PYTHON)(`run and verify on bfloat16 models, against NumP
     const report = JSON.parse(run.stdout) as Json;
     expect(report.pass).toBe(true);
     expect(report.comparison!.outputs).toEqual([expect.objectContaining({ name: 'y', pass: true, mismatches: 0, maxAbsErr: 0 })]);
-    expect(report.bfloat16Cast).toEqual({ inputs: ['x'], outputs: ['y'] });
+    expect(report.castThroughFloat32).toEqual({ inputs: ['x'], outputs: ['y'], types: { x: 'bfloat16', y: 'bfloat16' } });
     expect(report.inputs).toEqual([{ name: 'x', dtype: 'float32', modelDtype: 'bfloat16', shape: [4, 3], source: at('x.npy') }]);
     expect(report.outputs[0]).toMatchObject({ name: 'y', dtype: 'float32', modelDtype: 'bfloat16', shape: [4, 3] });
     // the saved output, bit for bit (NaN, inf and -0 included)
-    const y = readNpzFile(saved).get('y')!;
-    const expected = readNpyFile(at('y_expected.npy'));
+    const y = numericTensor(readNpzFile(saved).get('y')!, 'y');
+    const expected = numericTensor(readNpyFile(at('y_expected.npy')), 'y_expected');
     expect(y.dtype).toBe('float32');
     expect(new Uint32Array(y.data.buffer, y.data.byteOffset, 12)).toEqual(new Uint32Array(expected.data.buffer, expected.data.byteOffset, 12));
   });
@@ -198,17 +199,17 @@ print(json.dumps({"dtype": str(x.dtype), "equal": bool(np.array_equal(y, bf16(bf
   it('run: a bfloat16 output that is a constant (an initializer)', () => {
     const run = cli(['run', at('const.onnx'), '--ep', 'cpu', '--compare', `k=${at('k_expected.npy')}`, '--atol', '0', '--rtol', '0', '--json']);
     expect(run.status, run.stderr).toBe(0);
-    expect((JSON.parse(run.stdout) as Json).bfloat16Cast).toEqual({ inputs: [], outputs: ['k'] });
+    expect((JSON.parse(run.stdout) as Json).castThroughFloat32).toEqual({ inputs: [], outputs: ['k'], types: { k: 'bfloat16' } });
   });
 
   it('verify: a bfloat16 model against its float32 twin, on inputs bfloat16 holds exactly', () => {
     const run = cli(['verify', at('mul2.onnx'), at('mul2_f32.onnx'), '--ep', 'cpu', '-i', `x=${at('exact.npy')}`, '--atol', '0', '--rtol', '0', '--json']);
     expect(run.status, run.stdout + run.stderr).toBe(0);
     expect(noteLines(run.stderr)).toEqual([note(at('mul2.onnx'), "input 'x', output 'y'")]);
-    const report = JSON.parse(run.stdout) as { pass: boolean; reference: { bfloat16Cast?: unknown }; candidate: { bfloat16Cast?: unknown } };
+    const report = JSON.parse(run.stdout) as { pass: boolean; reference: { castThroughFloat32?: unknown }; candidate: { castThroughFloat32?: unknown } };
     expect(report.pass).toBe(true);
-    expect(report.reference.bfloat16Cast).toEqual({ inputs: ['x'], outputs: ['y'] });
-    expect(report.candidate.bfloat16Cast).toBeUndefined();
+    expect(report.reference.castThroughFloat32).toEqual({ inputs: ['x'], outputs: ['y'], types: { x: 'bfloat16', y: 'bfloat16' } });
+    expect(report.candidate.castThroughFloat32).toBeUndefined();
   });
 
   it('verify: the twin the other way round, in text', () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { halfToNumber, numberToHalf, numberToHalfDirect } from '../../src/checkpoint/numeric.js';
-import { ELEMENT_INFO, ELEMENT_TYPES, makeTensor, type ElementType, type HostTensor } from '../../src/runtime/dtypes.js';
+import { ELEMENT_INFO, ELEMENT_TYPES, makeTensor, numericTensor, type ElementType, type HostTensor, type NumericTensor } from '../../src/runtime/dtypes.js';
 import { encodeNpy, parseNpy } from '../../src/runtime/npy.js';
 import { readNpzFile, writeNpzFile } from '../../src/runtime/tensor-files.js';
 import { toFloat64 } from '../../src/runtime/values.js';
@@ -16,7 +16,7 @@ const expected = JSON.parse(readFileSync(npyData('expected.json'), 'utf8')) as E
   float16_from_float64: { inputs: number[]; bits: number[] };
 };
 
-const read = (name: string): HostTensor => parseNpy(readFileSync(npyData(name)));
+const read = (name: string): NumericTensor => numericTensor(parseNpy(readFileSync(npyData(name))), name);
 
 describe('reading what NumPy writes', () => {
   it.each(ELEMENT_TYPES)('%s', (dtype) => {
@@ -61,9 +61,17 @@ describe('reading what NumPy writes', () => {
     ['object.npy', /object arrays/],
     ['structured.npy', /structured/],
     ['complex.npy', /complex/],
-    ['unicode.npy', /string arrays/],
   ])('rejects %s clearly', (name, message) => {
     expect(() => read(name)).toThrow(message);
+  });
+
+  it('reads unicode (either byte order) and bytes arrays as strings, and writes them as unicode', () => {
+    expect(parseNpy(readFileSync(npyData('unicode.npy')))).toEqual({ dtype: 'string', shape: [2], data: ['ab', 'c'] });
+    const big = parseNpy(readFileSync(npyData('unicode_big_endian.npy')));
+    expect(big).toEqual({ dtype: 'string', shape: [2, 2], data: ['héllo', '😀', '', 'x'] });
+    expect(parseNpy(readFileSync(npyData('bytes.npy')))).toEqual({ dtype: 'string', shape: [2], data: ['café', ''] });
+    expect(parseNpy(encodeNpy(big))).toEqual(big);
+    expect(encodeNpy(big).toString('latin1')).toContain("'descr': '<U5'");
   });
 
   it('rejects files that are not .npy or are cut short', () => {
@@ -97,7 +105,7 @@ describe('npz', () => {
 });
 
 /** Arbitrary tensors of one dtype: any shape up to rank 4, any values of the type (NaN payloads included). */
-function arbitraryTensor(dtype: ElementType): fc.Arbitrary<HostTensor> {
+function arbitraryTensor(dtype: ElementType): fc.Arbitrary<NumericTensor> {
   const info = ELEMENT_INFO[dtype];
   return fc
     .array(fc.integer({ min: 0, max: 4 }), { maxLength: 4 })
@@ -117,7 +125,7 @@ describe('npy round trip (property)', () => {
       fc.property(arbitraryTensor(dtype), (tensor) => {
         const encoded = encodeNpy(tensor);
         expect(encoded.length % 64).toBe(tensor.data.byteLength % 64);
-        const back = parseNpy(encoded);
+        const back = numericTensor(parseNpy(encoded), 'back');
         expect(back.dtype).toBe(tensor.dtype);
         expect(back.shape).toEqual(tensor.shape);
         expect(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength)).toEqual(

@@ -65,8 +65,8 @@ describe('running models in-process', () => {
     });
     const before = readFileSync(path);
     const result = await runModel({ modelPath: path, choice: cpu, inputSpecs: [parseInputSpec('x_bf16=ones')], inputOptions: noInputs });
-    expect(result.bfloat16Cast).toEqual({ inputs: ['x_bf16'], outputs: [] });
-    expect(result.inputs.inputs[0]).toMatchObject({ name: 'x_bf16', bfloat16: true, tensor: { dtype: 'float32', shape: [3] } });
+    expect(result.boundaryCast).toEqual({ inputs: ['x_bf16'], outputs: [], types: { x_bf16: 'bfloat16' } });
+    expect(result.inputs.inputs[0]).toMatchObject({ name: 'x_bf16', castFrom: 'bfloat16', tensor: { dtype: 'float32', shape: [3] } });
     expect(result.outputs.get('y')).toEqual({ dtype: 'float32', shape: [3], data: Float32Array.of(1, 1, 1) });
     expect(readFileSync(path).equals(before)).toBe(true);
   });

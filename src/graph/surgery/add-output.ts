@@ -3,7 +3,7 @@ import type { DType } from '../../checkpoint/dtype.js';
 import type { ResolvedHead } from '../../head/layers.js';
 import type { HeadParameter } from '../../head/params.js';
 import { headNodes } from './head-nodes.js';
-import { producers, subgraphHolding, tensorNames, uniqueName, valueInfoProto, type Graph, type GraphNode, type TensorType, type ValueInfo } from '../graph.js';
+import { producers, subgraphHolding, tensorNames, uniqueName, valueInfoProto, type Graph, type GraphNode, type ValueInfo, type ValueType } from '../graph.js';
 
 /** A tensor to expose as a graph output, optionally under another name. */
 export interface OutputRequest {
@@ -87,7 +87,7 @@ export function missingTensor(graph: Graph, tensor: string): ModsurgError {
 }
 
 /** Gives outputs their inferred types; an output whose type could not be inferred is an error. */
-export function typeOutputs(graph: Graph, names: readonly string[], types: ReadonlyMap<string, TensorType>): Graph {
+export function typeOutputs(graph: Graph, names: readonly string[], types: ReadonlyMap<string, ValueType>): Graph {
   const wanted = new Set(names);
   return {
     ...graph,

@@ -41,6 +41,8 @@ np.save(os.path.join(out, 'object.npy'), np.array([1, 'a', None], dtype=object),
 np.save(os.path.join(out, 'structured.npy'), np.zeros(2, dtype=[('a', '<f4'), ('b', '<i4')]))
 np.save(os.path.join(out, 'complex.npy'), np.array([1 + 2j], dtype=np.complex64))
 np.save(os.path.join(out, 'unicode.npy'), np.array(['ab', 'c']))
+np.save(os.path.join(out, 'unicode_big_endian.npy'), np.array([['héllo', '😀'], ['', 'x']], dtype='>U5'))
+np.save(os.path.join(out, 'bytes.npy'), np.array([b'caf\xc3\xa9', b'']))
 np.savez(os.path.join(out, 'pair.npz'), x=np.arange(4, dtype=np.float32), y=np.array([[1, 2]], dtype=np.int64))
 np.savez_compressed(os.path.join(out, 'pair_compressed.npz'), x=np.arange(4, dtype=np.float32), y=np.array([[1, 2]], dtype=np.int64))
 

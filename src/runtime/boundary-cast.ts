@@ -3,41 +3,45 @@ import { ModsurgError } from '../cli/errors.js';
 import { tensorNames, tensorTypeOf, uniqueName, valueInfoProto, type AttributeProto, type Graph, type GraphNode, type NodeProto, type TypeProto, type ValueInfo, type ValueInfoProto } from '../graph/graph.js';
 import { encodeOnnxModel, readOnnxModel } from '../graph/model.js';
 import { BufferSource } from '../io/byte-source.js';
+import { onnxTypeName } from './signature.js';
 
 /**
- * onnxruntime-node has no bfloat16 tensor type: a session on a model with a bfloat16 graph input or
- * output cannot even be created ("Unsupported data type: 16"). This makes an in-memory copy of such a
- * model whose boundary is float32: each bfloat16 input X keeps its name, is declared float32 and goes
- * through Cast(to=BFLOAT16) before the nodes that read it; each bfloat16 output Y is written under an
+ * onnxruntime-node has no bfloat16 or float8 tensor types: a session on a model with such a graph input
+ * or output cannot even be created ("Unsupported data type: 16"). This makes an in-memory copy of such a
+ * model whose boundary is float32: each such input X keeps its name, is declared float32 and goes
+ * through Cast(to=its type) before the nodes that read it; each such output Y is written under an
  * internal name and comes out through Cast(to=FLOAT) as a float32 Y. Inside, the graph is untouched.
- * Inputs are rounded to bfloat16 by the Cast (round to nearest even); outputs are exact (every
- * bfloat16 is a float32). The user's file is only read.
+ * Inputs are rounded by the Cast (round to nearest even, saturating as Cast does); outputs are exact
+ * (every bfloat16 and float8 value is a float32). The user's file is only read.
  */
 
-const BFLOAT16 = 16;
+/** TensorProto.DataType codes a Cast converts to and from float32 and onnxruntime-node cannot carry. */
+export const CAST_THROUGH_FLOAT32: ReadonlySet<number> = new Set([16, 17, 18, 19, 20]);
 const FLOAT = 1;
 const ATTRIBUTE_INT = 2;
 
-/** Which graph inputs and outputs were declared bfloat16 and are fed and fetched as float32. */
-export interface Bfloat16Cast {
+/** Which graph inputs and outputs were declared bfloat16 or float8 and are fed and fetched as float32. */
+export interface BoundaryCast {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
+  /** The model's type of each (onnx spelling: bfloat16, float8e4m3fn, …). */
+  readonly types: Readonly<Record<string, string>>;
 }
 
-export interface Bfloat16CastCopy {
+export interface BoundaryCastCopy {
   /** The edited model. */
   readonly bytes: Uint8Array;
-  readonly cast: Bfloat16Cast;
+  readonly cast: BoundaryCast;
   /** Where external data lies: the original model's folder. */
   readonly folder: string;
 }
 
 /**
  * The float32-boundary copy of `modelBytes` (read from `modelPath`); undefined when no graph input or
- * output is a bfloat16 tensor. Refuses, naming them, inputs and outputs that hold bfloat16 in a type a
- * Cast cannot convert (sequences, maps, optionals, sparse tensors).
+ * output is a bfloat16 or float8 tensor. Refuses, naming them, inputs and outputs that hold such types
+ * in a type a Cast cannot convert (sequences, maps, optionals, sparse tensors).
  */
-export function bfloat16CastCopy(modelBytes: Buffer, modelPath: string): Bfloat16CastCopy | undefined {
+export function boundaryCastCopy(modelBytes: Buffer, modelPath: string): BoundaryCastCopy | undefined {
   const model = readOnnxModel(new BufferSource(modelPath, modelBytes), modelPath);
   const graph = model.graph;
   const initializerNames = new Set(graph.initializers.map((i) => i.proto.name ?? ''));
@@ -45,24 +49,32 @@ export function bfloat16CastCopy(modelBytes: Buffer, modelPath: string): Bfloat1
   const fedInputs = graph.inputs.filter((i) => !initializerNames.has(i.proto.name ?? ''));
 
   const uncastable = [
-    ...fedInputs.filter((i) => holdsBfloat16Inside(i.proto.type)).map((i) => `input '${i.proto.name ?? ''}'`),
-    ...graph.outputs.filter((o) => holdsBfloat16Inside(o.proto.type)).map((o) => `output '${o.proto.name ?? ''}'`),
+    ...fedInputs.filter((i) => holdsCastTypeInside(i.proto.type)).map((i) => `input '${i.proto.name ?? ''}'`),
+    ...graph.outputs.filter((o) => holdsCastTypeInside(o.proto.type)).map((o) => `output '${o.proto.name ?? ''}'`),
   ];
   if (uncastable.length > 0) {
     throw new ModsurgError(
-      `${uncastable.join(', ')} ${uncastable.length > 1 ? 'hold' : 'holds'} bfloat16 inside a sequence, map or optional, which onnxruntime-node cannot feed or fetch and a Cast cannot convert; modsurg runs models with tensor inputs and outputs only`,
+      `${uncastable.join(', ')} ${uncastable.length > 1 ? 'hold' : 'holds'} bfloat16 or float8 inside a sequence, map or optional, which onnxruntime-node cannot feed or fetch and a Cast cannot convert; modsurg runs models with tensor inputs and outputs only`,
       modelPath,
     );
   }
 
-  const isBfloat16 = (v: ValueInfo): boolean => tensorTypeOf(v.proto)?.elemType === BFLOAT16;
-  const castInputs = unique(fedInputs.filter(isBfloat16).map((i) => i.proto.name ?? ''));
-  const castOutputs = unique(graph.outputs.filter(isBfloat16).map((o) => o.proto.name ?? ''));
+  const castType = (v: ValueInfo): number | undefined => {
+    const elemType = tensorTypeOf(v.proto)?.elemType;
+    return elemType !== undefined && CAST_THROUGH_FLOAT32.has(elemType) ? elemType : undefined;
+  };
+  const types: Record<string, string> = {};
+  for (const v of [...fedInputs, ...graph.outputs]) {
+    const code = castType(v);
+    if (code !== undefined) types[v.proto.name ?? ''] = onnxTypeName(code);
+  }
+  const castInputs = unique(fedInputs.filter((v) => castType(v) !== undefined).map((i) => i.proto.name ?? ''));
+  const castOutputs = unique(graph.outputs.filter((v) => castType(v) !== undefined).map((o) => o.proto.name ?? ''));
   if (castInputs.length === 0 && castOutputs.length === 0) return undefined;
   const passedThrough = castOutputs.filter((name) => castInputs.includes(name));
   if (passedThrough.length > 0) {
     throw new ModsurgError(
-      `output '${passedThrough[0]}' is the bfloat16 input of the same name, passed straight through; modsurg cannot run it through a float32 copy (it feeds bfloat16 inputs as float32 through a Cast)`,
+      `output '${passedThrough[0]}' is the ${types[passedThrough[0]!]} input of the same name, passed straight through; modsurg cannot run it through a float32 copy (it feeds ${types[passedThrough[0]!]} inputs as float32 through a Cast)`,
       modelPath,
     );
   }
@@ -74,13 +86,14 @@ export function bfloat16CastCopy(modelBytes: Buffer, modelPath: string): Bfloat1
   const after: GraphNode[] = [];
   const internalInfo: ValueInfo[] = [];
   for (const name of castInputs) {
-    const internal = uniqueName(used, `${name}_bfloat16`);
+    const type = tensorTypeOf(declared(graph.inputs, name))!;
+    const internal = uniqueName(used, `${name}_${types[name]}`);
     renames.set(name, internal);
-    before.push({ proto: castNode(uniqueName(used, `${name}_to_bfloat16`), name, internal, BFLOAT16) });
-    internalInfo.push({ proto: valueInfoProto(internal, tensorTypeOf(declared(graph.inputs, name))!) });
+    before.push({ proto: castNode(uniqueName(used, `${name}_to_${types[name]}`), name, internal, type.elemType) });
+    internalInfo.push({ proto: valueInfoProto(internal, type) });
   }
   for (const name of castOutputs) {
-    const internal = uniqueName(used, `${name}_bfloat16`);
+    const internal = uniqueName(used, `${name}_${types[name]}`);
     renames.set(name, internal);
     after.push({ proto: castNode(uniqueName(used, `${name}_to_float`), internal, name, FLOAT) });
     internalInfo.push({ proto: valueInfoProto(internal, tensorTypeOf(declared(graph.outputs, name))!) });
@@ -91,7 +104,7 @@ export function bfloat16CastCopy(modelBytes: Buffer, modelPath: string): Bfloat1
     nodes: [...before, ...graph.nodes.map((node) => renameNode(node, renames)), ...after],
     inputs: graph.inputs.map((i) => (castInputs.includes(i.proto.name ?? '') ? { proto: asFloat32(i.proto) } : i)),
     outputs: graph.outputs.map((o) => (castOutputs.includes(o.proto.name ?? '') ? { proto: asFloat32(o.proto) } : o)),
-    // a bfloat16 output may be a constant: its initializer now holds the internal tensor
+    // such an output may be a constant: its initializer now holds the internal tensor
     initializers: graph.initializers.map((i) => {
       const to = renames.get(i.proto.name ?? '');
       return to === undefined ? i : { proto: { ...i.proto, name: to } };
@@ -100,19 +113,24 @@ export function bfloat16CastCopy(modelBytes: Buffer, modelPath: string): Bfloat1
   };
   return {
     bytes: Buffer.concat(encodeOnnxModel({ ...model, graph: edited })),
-    cast: { inputs: castInputs, outputs: castOutputs },
+    cast: { inputs: castInputs, outputs: castOutputs, types },
     folder: dirname(modelPath),
   };
 }
 
 /** `input 'x', output 'y'`, for messages. */
-export function describeCast(cast: Bfloat16Cast): string {
+export function describeCast(cast: BoundaryCast): string {
   return [...cast.inputs.map((name) => `input '${name}'`), ...cast.outputs.map((name) => `output '${name}'`)].join(', ');
 }
 
+/** `bfloat16`, `float8e4m3fn and bfloat16`: the types a copy converts. */
+export function castTypes(cast: BoundaryCast): string {
+  return [...new Set(Object.values(cast.types))].join(' and ');
+}
+
 /** The one line that says a model ran through the float32 copy. */
-export function bfloat16CastNote(model: string, cast: Bfloat16Cast): string {
-  return `note: ${model} has bfloat16 inputs/outputs (${describeCast(cast)}); ran a copy with Cast nodes converting through float32`;
+export function boundaryCastNote(model: string, cast: BoundaryCast): string {
+  return `note: ${model} has ${castTypes(cast)} inputs/outputs (${describeCast(cast)}); ran a copy with Cast nodes converting through float32`;
 }
 
 function unique(names: readonly string[]): string[] {
@@ -134,13 +152,13 @@ function asFloat32(info: ValueInfoProto): ValueInfoProto {
   return { ...info, type: { ...info.type, tensor_type: { ...tensor, elem_type: FLOAT } } };
 }
 
-/** A bfloat16 element type somewhere below a type that is not a plain tensor. */
-function holdsBfloat16Inside(type: TypeProto | undefined): boolean {
+/** A bfloat16 or float8 element type somewhere below a type that is not a plain tensor. */
+function holdsCastTypeInside(type: TypeProto | undefined): boolean {
   if (type === undefined || type.tensor_type !== undefined) return false;
   const visit = (value: unknown): boolean => {
     if (value === null || typeof value !== 'object') return false;
     const record = value as Record<string, unknown>;
-    if (record.elem_type === BFLOAT16) return true;
+    if (typeof record.elem_type === 'number' && CAST_THROUGH_FLOAT32.has(record.elem_type)) return true;
     return Object.values(record).some(visit);
   };
   return visit(type);
