@@ -342,7 +342,10 @@ describe('moving initializer data', () => {
     writeFileSync(join(dir, 'w.bin'), new Uint8Array(64));
     const ext = item({ name: 'w', data_type: 1, dims: [16], data_location: 1, external_data: [{ key: 'location', value: 'w.bin' }, { key: 'length', value: '64' }] });
     const files = new ExternalDataFiles(dir, 'model.onnx');
-    expect(() => planDataLayout([ext], { kind: 'inline' }, { external: files.opener, inlineBudget: 63 })).toThrow(/past protobuf's 2 GiB limit/);
+    expect(() => planDataLayout([ext], { kind: 'inline' }, { external: files.opener, inlineBudget: 63 })).toThrow(/past protobuf's 2 GiB limit; keep them external \(--external-data\)/);
+    expect(() => planDataLayout([ext], { kind: 'inline' }, { external: files.opener, inlineBudget: 63, toStdout: true })).toThrow(
+      /past protobuf's 2 GiB limit; stdout can only carry a model whole: write it to a file \(-o FILE\), which keeps them external/,
+    );
     const plan = planDataLayout([ext], { kind: 'inline' }, { external: files.opener, inlineBudget: 64 });
     expect(plan.inlined).toBe(1);
     expect(plan.initializers[0]!.proto.raw_data?.length).toBe(64);
