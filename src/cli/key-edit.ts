@@ -1,9 +1,10 @@
-import { readCheckpoint, checkpointFormat, outputFormat, writeCheckpoint } from '../checkpoint/files.js';
+import { readCheckpoint, checkpointFormat, outputFormat } from '../checkpoint/files.js';
 import type { RenameResult, KeyChange } from '../checkpoint/rename.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
-import { openInput, writeOutput } from '../io/files.js';
-import { Progress, type Reporter } from './report.js';
+import { openInput } from '../io/files.js';
+import { writeCheckpointOutput } from './checkpoint-output.js';
+import type { Reporter } from './report.js';
 
 export interface KeyEditRequest {
   input: string;
@@ -41,14 +42,7 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
     const total = changesByPath.reduce((n, c) => n + c.changes.length, 0);
     if (total === 0) reporter.warn(request.prefix !== undefined ? `no key starts with '${request.prefix}'; nothing changed` : 'no key changed');
     const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-    if (!flags['dry-run']) {
-      const totalBytes = source.size;
-      const progress = new Progress('writing', totalBytes);
-      await writeOutput(flags.output, (sink) =>
-        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n), origin: source.name }),
-      );
-      progress.finish();
-    }
+    if (!flags['dry-run']) await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
     reporter.json({
       input: source.name,
       output: flags['dry-run'] ? null : flags.output,

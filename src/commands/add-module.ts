@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
+import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
 import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
-import { Progress } from '../cli/report.js';
-import { checkpointFormat, outputFormat, readCheckpoint, writeCheckpoint } from '../checkpoint/files.js';
+import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
 import type { PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
@@ -12,7 +12,7 @@ import { describeSource } from '../head/report.js';
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { parseHeadSpec, parseLayerSpec } from '../head/spec.js';
 import { printHead } from '../head/torch-repr.js';
-import { openInput, writeOutput } from '../io/files.js';
+import { openInput } from '../io/files.js';
 
 export default class AddModule extends ModsurgCommand {
   static override summary = "Add a new module's parameters to a checkpoint's state dict, as model.add_module(name, module) would.";
@@ -66,11 +66,7 @@ export default class AddModule extends ModsurgCommand {
         throw withFile(error, source.name);
       }
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-      const progress = new Progress('writing', source.size);
-      await writeOutput(flags.output, (sink) =>
-        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n), origin: source.name }),
-      );
-      progress.finish();
+      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
       for (const { path, addition } of additions) {
         const shapes = addition.parameters.map((p) => `${addition.at}.${p.name} [${p.shape.join(', ')}] ${p.dtype}`);
         reporter.info(

@@ -1,11 +1,12 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
+import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
 import { formatFlag, inputArg, outputFlag } from '../cli/flags.js';
 import { formatBytes } from '../cli/render-inspect.js';
-import { Progress, type Reporter } from '../cli/report.js';
+import type { Reporter } from '../cli/report.js';
 import { castFloatingTensors } from '../checkpoint/cast.js';
-import { checkpointFormat, outputFormat, readCheckpoint, writeCheckpoint } from '../checkpoint/files.js';
+import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import { py, type PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
@@ -15,7 +16,7 @@ import type { OnnxWriteSummary } from '../graph/files.js';
 import { initializerTensors } from '../graph/initializers.js';
 import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { openInput, STDIO, writeOutput } from '../io/files.js';
+import { openInput, STDIO } from '../io/files.js';
 import { layoutRequest, onnxOutputFlags, writeOnnxWithProgress, type OnnxOutputFlags } from '../cli/onnx-output.js';
 
 const onnxFlags = ['external-data', 'inline', 'data-file', 'size-threshold'] as const;
@@ -62,11 +63,7 @@ export default class Convert extends ModsurgCommand {
       let cast = 0;
       if (flags.dtype !== undefined) ({ root, cast } = castFloatingTensors(root, flags.dtype as CastTarget));
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-      const progress = new Progress('writing', source.size);
-      await writeOutput(flags.output, (sink) =>
-        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n), origin: source.name }),
-      );
-      progress.finish();
+      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
       reporter.info(`${source.name} (${checkpoint.format}) → ${flags.output} (${format})${flags.dtype ? `, ${cast} tensors cast to ${flags.dtype}` : ''}`);
       reporter.json({ input: source.name, inputFormat: checkpoint.format, output: flags.output, format, key: flags.key ?? null, cast });
     } finally {
@@ -98,9 +95,7 @@ export default class Convert extends ModsurgCommand {
       }
       let cast = 0;
       if (flags.dtype !== undefined) ({ root, cast } = castFloatingTensors(root, flags.dtype as CastTarget));
-      const progress = new Progress('writing', source.size);
-      await writeOutput(flags.output, (sink) => writeCheckpoint(root, format, sink, { onProgress: (n) => progress.update(n), origin: source.name }));
-      progress.finish();
+      await writeCheckpointOutput(flags.output, root, format, { source });
       const count = model.graph.initializers.length;
       reporter.info(`${source.name} (onnx) → ${flags.output} (${format}): ${count} initializers as a state dict${flags.dtype ? `, ${cast} cast to ${flags.dtype}` : ''}`);
       reporter.json({ input: source.name, inputFormat: 'onnx', output: flags.output, format, tensors: count, cast });

@@ -1,9 +1,9 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
+import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
 import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
-import { Progress } from '../cli/report.js';
-import { checkpointFormat, outputFormat, readCheckpoint, writeCheckpoint } from '../checkpoint/files.js';
+import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
 import type { PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
@@ -15,7 +15,7 @@ import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from 
 import { ExternalDataFiles } from '../graph/external-data.js';
 import { readOnnxFile } from '../graph/files.js';
 import { describeOnnxReplacement, onnxReplacementJson, replaceHeadInOnnx } from '../graph/surgery/onnx-head.js';
-import { openInput, writeOutput } from '../io/files.js';
+import { openInput } from '../io/files.js';
 
 export default class ReplaceHead extends ModsurgCommand {
   static override summary = "Replace a model's classifier (the last Linear, or --at MODULE) by a new head, in a checkpoint or an ONNX model.";
@@ -106,11 +106,7 @@ export default class ReplaceHead extends ModsurgCommand {
         reporter.warn(`${path || 'the file'}: the optimizer state still describes the old head's parameters; start a new optimizer for the new head`);
       }
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-      const progress = new Progress('writing', source.size);
-      await writeOutput(flags.output, (sink) =>
-        writeCheckpoint(root, format, sink, { ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}), onProgress: (n) => progress.update(n), origin: source.name }),
-      );
-      progress.finish();
+      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
       reporter.json({
         input: source.name,
         output: flags.output,

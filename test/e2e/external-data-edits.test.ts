@@ -3,8 +3,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, oracle } from '../helpers/oracle.js';
+import { fixture, modsurg, ROOT, scratchDir, succeeds } from '../helpers/cli.js';
+import { agreesWithTorch, ORACLE_PYTHON, ORACLE_SKIP } from '../helpers/oracle.js';
 
 /**
  * torch 2.x's default export keeps its weights in model.onnx.data. Every ONNX edit must write a model that
@@ -24,25 +24,10 @@ for (const name of ['tutorial_net_dynamo.onnx', 'tutorial_net_dynamo.onnx.data']
 const model = join(source, 'tutorial_net_dynamo.onnx');
 const before = { model: sha(model), data: sha(`${model}.data`) };
 
-function run(args: string[], input?: Buffer): ReturnType<typeof modsurg> {
-  const result = modsurg(args, input === undefined ? {} : { input });
-  expect(result.stderr).not.toMatch(/error:/);
-  expect(result.status).toBe(0);
-  return result;
-}
+const run = succeeds;
 
 function loads(file: string, expected: Record<string, string>, inputs: Record<string, string> = { input: rw('tutorial_input.npy') }): string[] {
-  const verdict = oracle('run_onnx.py', [
-    file,
-    ...Object.entries(inputs).flatMap(([name, path]) => ['--input', `${name}=${path}`]),
-    ...Object.entries(expected).flatMap(([name, path]) => ['--expect', `${name}=${path}`]),
-    '--atol',
-    '1e-4',
-    '--check',
-  ]);
-  expect(verdict.diffs ?? [], JSON.stringify(verdict)).toEqual([]);
-  expect(verdict.ok).toBe(true);
-  return verdict.external_data as string[];
+  return agreesWithTorch(file, inputs, expected).external_data as string[];
 }
 
 const edits: { name: string; args: (output: string) => string[]; expected: Record<string, string>; inputs?: Record<string, string> }[] = [

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
+import { fixture, modsurg, scratchDir, succeeds } from '../helpers/cli.js';
+import { agreesWithTorch, ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
 
 /**
  * ONNX edits on the exports people really make of hub models (fixtures/hub.py: timm's own classes,
@@ -13,19 +13,9 @@ const dir = scratchDir();
 const out = (name: string): string => join(dir, name);
 const rw = (name: string): string => fixture(`realworld/${name}`);
 
-function run(args: string[]): string {
-  const result = modsurg(args);
-  expect(result.stderr).not.toMatch(/error:/);
-  expect(result.status).toBe(0);
-  return result.stdout;
-}
-
-function agrees(model: string, input: string, expected: Record<string, string>): { output_names: string[] } {
-  const verdict = oracle('run_onnx.py', [model, '--input', `input=${input}`, ...Object.entries(expected).flatMap(([name, file]) => ['--expect', `${name}=${file}`]), '--atol', '1e-4', '--check']);
-  expect(verdict.diffs ?? [], JSON.stringify(verdict)).toEqual([]);
-  expect(verdict.ok).toBe(true);
-  return verdict as unknown as { output_names: string[] };
-}
+const run = (args: string[]): string => succeeds(args).stdout;
+const agrees = (model: string, input: string, expected: Record<string, string>): { output_names: string[] } =>
+  agreesWithTorch(model, { input }, expected) as unknown as { output_names: string[] };
 
 describe.skipIf(!ORACLE_PYTHON)(`ONNX edits on real exports of timm models${ORACLE_SKIP}`, () => {
   it('add-output --module stages.2 on a classic export gives exactly one output, the stage\'s, named after it', () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, oracle, type OracleResult } from '../helpers/oracle.js';
+import { fixture, modsurg, scratchDir, succeeds } from '../helpers/cli.js';
+import { agreesWithTorch, expectOk, ORACLE_PYTHON, ORACLE_SKIP, oracle } from '../helpers/oracle.js';
 
 /**
  * The tutorial's modifications exactly as it writes them: the whole network wrapped as `Model(net)`, an
@@ -13,32 +13,9 @@ const dir = scratchDir();
 const out = (name: string): string => join(dir, name);
 const rw = (name: string): string => fixture(`realworld/${name}`);
 
-function run(args: string[]): string {
-  const result = modsurg(args);
-  expect(result.stderr).not.toMatch(/error:/);
-  expect(result.status).toBe(0);
-  return result.stdout;
-}
-
-function ok(verdict: OracleResult): void {
-  expect(verdict.diffs ?? [], JSON.stringify(verdict)).toEqual([]);
-  expect(verdict.ok, JSON.stringify(verdict)).toBe(true);
-}
-
-/** onnx.checker (full), then onnxruntime by path against PyTorch's outputs within 1e-4. */
-function agrees(model: string, inputs: Record<string, string>, expected: Record<string, string>): OracleResult {
-  const verdict = oracle('run_onnx.py', [
-    model,
-    ...Object.entries(inputs).flatMap(([name, file]) => ['--input', `${name}=${file}`]),
-    ...Object.entries(expected).flatMap(([name, file]) => ['--expect', `${name}=${file}`]),
-    '--atol',
-    '1e-4',
-    '--check',
-  ]);
-  ok(verdict);
-  expect(verdict.checker).toBe('ok');
-  return verdict;
-}
+const run = (args: string[]): string => succeeds(args).stdout;
+const ok = expectOk;
+const agrees = agreesWithTorch;
 
 const input = { input: rw('tutorial_input.npy') };
 const EXTRA_HEAD = ['--pre', 'relu=ReLU(),dropout=Dropout(0.5)', '--head', 'fc_add=Linear(1001,10),output=Softmax(dim=1)', '--weights', rw('tutorial_fc_add.pth')];

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const fixture = (name: string): string => join(ROOT, 'fixtures', name);
@@ -28,6 +28,14 @@ export function modsurg(args: string[], options: { input?: Buffer | string; env?
     stderr: result.stderr.toString('utf8'),
     stdoutBytes: result.stdout,
   };
+}
+
+/** Runs the CLI and expects it to succeed: exit 0 and no error line. */
+export function succeeds(args: string[], input?: Buffer): CliResult {
+  const result = modsurg(args, input === undefined ? {} : { input });
+  expect(result.stderr).not.toMatch(/error:/);
+  expect(result.status).toBe(0);
+  return result;
 }
 
 /** A scratch folder for one test file, removed afterwards. */

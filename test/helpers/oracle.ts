@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { ROOT } from './cli.js';
 
 /**
@@ -114,6 +115,32 @@ class OracleServer {
 let server: OracleServer | undefined;
 function oracleServer(): OracleServer {
   return (server ??= new OracleServer(ORACLE_PYTHON!));
+}
+
+/** Expects an oracle's verdict to be a pass, showing it whole when not. */
+export function expectOk(verdict: OracleResult): OracleResult {
+  expect(verdict.diffs ?? [], JSON.stringify(verdict)).toEqual([]);
+  expect(verdict.ok, JSON.stringify(verdict)).toBe(true);
+  return verdict;
+}
+
+/**
+ * onnx.checker (full), then onnxruntime loading the model by its path, its outputs against PyTorch's within
+ * `atol` (a forward pass on another CPU): test/oracle/run_onnx.py.
+ */
+export function agreesWithTorch(model: string, inputs: Record<string, string>, expected: Record<string, string>, atol = '1e-4'): OracleResult {
+  const verdict = expectOk(
+    oracle('run_onnx.py', [
+      model,
+      ...Object.entries(inputs).flatMap(([name, file]) => ['--input', `${name}=${file}`]),
+      ...Object.entries(expected).flatMap(([name, file]) => ['--expect', `${name}=${file}`]),
+      '--atol',
+      atol,
+      '--check',
+    ]),
+  );
+  expect(verdict.checker).toBe('ok');
+  return verdict;
 }
 
 /** Runs one of test/oracle/*.py and returns its JSON verdict. */
