@@ -1,9 +1,38 @@
 import type { Checkpoint, CheckpointFormat } from '../checkpoint/checkpoint.js';
-import { writeCheckpoint } from '../checkpoint/files.js';
-import type { PyValue } from '../checkpoint/pickle/value.js';
+import { readCheckpoint, writeCheckpoint } from '../checkpoint/files.js';
+import type { PyDict, PyValue } from '../checkpoint/pickle/value.js';
+import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
+import { withFile } from './errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { writeOutput } from '../io/files.js';
-import { Progress } from './report.js';
+import { Progress, type Reporter } from './report.js';
+
+/**
+ * Reads a checkpoint and applies `edit` to each of its state dicts (or to the one at `key`), collecting
+ * what each edit says by its path. A whole-model pickle is said to become plain data. Errors name the file.
+ */
+export function editCheckpointStateDicts<T>(
+  source: ByteSource,
+  key: string | undefined,
+  reporter: Reporter,
+  edit: (dict: PyDict) => { dict: PyDict; result: T },
+): { checkpoint: Checkpoint; root: PyValue; results: { path: string; result: T }[] } {
+  const checkpoint = readCheckpoint(source);
+  if (isModuleObject(checkpoint.root)) {
+    reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
+  }
+  const results: { path: string; result: T }[] = [];
+  try {
+    const { root } = editStateDicts(toPlainData(checkpoint.root), key, (dict, location) => {
+      const edited = edit(dict);
+      results.push({ path: location.path.join('.'), result: edited.result });
+      return edited.dict;
+    });
+    return { checkpoint, root, results };
+  } catch (error) {
+    throw withFile(error, source.name);
+  }
+}
 
 /**
  * Writes an edited checkpoint's object to `output` in `format`, with a progress bar on a terminal: the

@@ -1,9 +1,8 @@
-import { readCheckpoint, checkpointFormat, outputFormat } from '../checkpoint/files.js';
-import type { RenameResult, KeyChange } from '../checkpoint/rename.js';
+import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
+import type { RenameResult } from '../checkpoint/rename.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
-import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
 import { openInput } from '../io/files.js';
-import { writeCheckpointOutput } from './checkpoint-output.js';
+import { editCheckpointStateDicts, writeCheckpointOutput } from './checkpoint-output.js';
 import type { Reporter } from './report.js';
 
 export interface KeyEditRequest {
@@ -25,16 +24,12 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
   const { flags, reporter } = request;
   const source = openInput(request.input);
   try {
-    const checkpoint = readCheckpoint(source);
-    if (isModuleObject(checkpoint.root)) {
-      reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
-    }
-    const changesByPath: { path: string; keys: number; changes: KeyChange[] }[] = [];
-    const { root } = editStateDicts(toPlainData(checkpoint.root), flags.key, (dict, location) => {
+    const edited = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
       const result = request.edit(dict);
-      changesByPath.push({ path: location.path.join('.'), keys: dict.entries.length, changes: result.changes });
-      return result.dict;
+      return { dict: result.dict, result: { keys: dict.entries.length, changes: result.changes } };
     });
+    const { checkpoint, root } = edited;
+    const changesByPath = edited.results.map(({ path, result }) => ({ path, ...result }));
     for (const { path, keys, changes } of changesByPath) {
       reporter.info(`${path === '' ? 'state dict' : path}: ${changes.length} of ${keys} keys ${request.verb}`);
       if (flags['dry-run']) for (const change of changes) reporter.info(`  ${change.from} ${reporter.colour.dim('→')} ${change.to}`);

@@ -1,13 +1,11 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError, withFile } from '../cli/errors.js';
-import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
+import { ModsurgError } from '../cli/errors.js';
+import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
 import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
-import type { PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
-import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
-import { addModuleToStateDict, type ModuleAddition } from '../head/checkpoint-head.js';
+import { addModuleToStateDict } from '../head/checkpoint-head.js';
 import { describeSource } from '../head/report.js';
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { parseHeadSpec, parseLayerSpec } from '../head/spec.js';
@@ -50,24 +48,13 @@ export default class AddModule extends ModsurgCommand {
         throw new ModsurgError('is an ONNX model; add-module edits checkpoints (for a model, add a head with add-output --head or add-input)', source.name);
       }
       const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
-      const checkpoint = readCheckpoint(source);
-      if (isModuleObject(checkpoint.root)) {
-        reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
-      }
-      const additions: { path: string; addition: ModuleAddition }[] = [];
-      let root: PyValue;
-      try {
-        ({ root } = editStateDicts(toPlainData(checkpoint.root), flags.key, (dict, location) => {
-          const addition = addModuleToStateDict(dict, flags.at, spec, parameterSource);
-          additions.push({ path: location.path.join('.'), addition });
-          return addition.dict;
-        }));
-      } catch (error) {
-        throw withFile(error, source.name);
-      }
+      const { checkpoint, root, results: additions } = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
+        const result = addModuleToStateDict(dict, flags.at, spec, parameterSource);
+        return { dict: result.dict, result };
+      });
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
       await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
-      for (const { path, addition } of additions) {
+      for (const { path, result: addition } of additions) {
         const shapes = addition.parameters.map((p) => `${addition.at}.${p.name} [${p.shape.join(', ')}] ${p.dtype}`);
         reporter.info(
           [`${path === '' ? 'state dict' : path}: added ${addition.at} = ${printHead(addition.head).split('\n').join('\n  ')}`, `  added ${shapes.length} key${shapes.length === 1 ? '' : 's'}: ${shapes.join(', ') || '(the module has no parameters)'}`].join('\n'),
@@ -80,7 +67,7 @@ export default class AddModule extends ModsurgCommand {
         format,
         at: flags.at,
         init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed },
-        stateDicts: additions.map(({ path, addition }) => ({
+        stateDicts: additions.map(({ path, result: addition }) => ({
           path,
           module: printHead(addition.head),
           added: addition.parameters.map((p) => ({ key: `${addition.at}.${p.name}`, dtype: p.dtype, shape: p.shape })),

@@ -1,13 +1,11 @@
 import { Flags } from '@oclif/core';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
-import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
+import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
 import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
-import type { PyValue } from '../checkpoint/pickle/value.js';
 import { sniff } from '../checkpoint/sniff.js';
-import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
-import { optimizerStatePaths, replaceHeadInStateDict, type HeadReplacement } from '../head/checkpoint-head.js';
+import { optimizerStatePaths, replaceHeadInStateDict } from '../head/checkpoint-head.js';
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { describeReplacement, describeSource, replacementJson } from '../head/report.js';
 import { classesHead, formatHeadSpec, parseHeadSpec } from '../head/spec.js';
@@ -85,22 +83,11 @@ export default class ReplaceHead extends ModsurgCommand {
         }
         return;
       }
-      const checkpoint = readCheckpoint(source);
-      if (isModuleObject(checkpoint.root)) {
-        reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
-      }
-      const replacements: { path: string; replacement: HeadReplacement }[] = [];
-      let root: PyValue;
-      try {
-        ({ root } = editStateDicts(toPlainData(checkpoint.root), flags.key, (dict, location) => {
-          const replacement = replaceHeadInStateDict(dict, flags.at, spec, parameterSource);
-          replacements.push({ path: location.path.join('.'), replacement });
-          return replacement.dict;
-        }));
-      } catch (error) {
-        throw withFile(error, source.name);
-      }
-      for (const { path, replacement } of replacements) reporter.info(describeReplacement(path, replacement).join('\n'));
+      const { checkpoint, root, results: replacements } = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
+        const result = replaceHeadInStateDict(dict, flags.at, spec, parameterSource);
+        return { dict: result.dict, result };
+      });
+      for (const { path, result } of replacements) reporter.info(describeReplacement(path, result).join('\n'));
       reporter.info(describeSource(parameterSource));
       for (const path of optimizerStatePaths(root)) {
         reporter.warn(`${path || 'the file'}: the optimizer state still describes the old head's parameters; start a new optimizer for the new head`);
@@ -114,7 +101,7 @@ export default class ReplaceHead extends ModsurgCommand {
         spec: spec.kind === 'sequential' ? formatHeadSpec(spec.layers) : null,
         classes: spec.kind === 'single' && spec.layer.kind === 'Linear' ? spec.layer.outFeatures : null,
         init: parameterSource.kind === 'weights' ? { weights: parameterSource.file } : { seed: parameterSource.seed },
-        stateDicts: replacements.map(({ path, replacement }) => replacementJson(path, replacement)),
+        stateDicts: replacements.map(({ path, result }) => replacementJson(path, result)),
       });
     } finally {
       source.close();
