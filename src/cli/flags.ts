@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 
 /** The argument and flags shared by commands that read one file and write another. */
 export const inputArg = Args.string({ description: 'input file, or - for stdin', required: true });

@@ -1,4 +1,6 @@
-import { Errors, flush, run } from '@oclif/core';
+import { ExitError } from '@oclif/core/errors';
+import { flush } from '@oclif/core/flush';
+import { run } from '@oclif/core/run';
 import { BrokenPipeError, ExitCode, ModsurgError } from './errors.js';
 import { colourFor } from './report.js';
 
@@ -24,7 +26,7 @@ export async function runCli(argv: string[], binUrl: string): Promise<void> {
       return;
     }
     // oclif signals a normal exit (after --help / --version) with an ExitError of code 0.
-    if (error instanceof Errors.ExitError && error.oclif.exit === 0) return;
+    if (error instanceof ExitError && error.oclif.exit === 0) return;
     // like other pipeline tools, stay quiet when the reader of stdout has gone; its own error says why
     if (error instanceof BrokenPipeError) {
       process.exitCode = ExitCode.error;

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { checkLayoutRequest, DEFAULT_SIZE_THRESHOLD, type ExternalDataFiles, type LayoutRequest } from '../graph/external-data.js';
 import { writeOnnxOutput, type OnnxWriteSummary, type WritePolicy } from '../graph/files.js';
 import type { ValueType } from '../graph/graph.js';

@@ -1,5 +1,5 @@
 import { ModsurgCommand } from '../cli/base-command.js';
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
 import { addPrefix } from '../checkpoint/rename.js';
 import { runKeyEdit } from '../cli/key-edit.js';

@@ -241,17 +241,33 @@ message FunctionProto {
 }
 `;
 
-const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+const MESSAGES = [
+  'ModelProto',
+  'GraphProto',
+  'NodeProto',
+  'ValueInfoProto',
+  'TensorProto',
+  'AttributeProto',
+  'TypeProto',
+  'OperatorSetIdProto',
+  'StringStringEntryProto',
+] as const;
+
+type MessageName = (typeof MESSAGES)[number];
+
+let parsed: Record<MessageName, protobuf.Type> | undefined;
+
+/** The schema is parsed when a message type is first used, so commands that never touch ONNX do not pay for it. */
+function types(): Record<MessageName, protobuf.Type> {
+  if (!parsed) {
+    const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+    parsed = Object.fromEntries(MESSAGES.map((name) => [name, root.lookupType(`onnx.${name}`)])) as Record<MessageName, protobuf.Type>;
+  }
+  return parsed;
+}
 
 /** The message types modsurg decodes and encodes. */
-export const onnxTypes = {
-  ModelProto: root.lookupType('onnx.ModelProto'),
-  GraphProto: root.lookupType('onnx.GraphProto'),
-  NodeProto: root.lookupType('onnx.NodeProto'),
-  ValueInfoProto: root.lookupType('onnx.ValueInfoProto'),
-  TensorProto: root.lookupType('onnx.TensorProto'),
-  AttributeProto: root.lookupType('onnx.AttributeProto'),
-  TypeProto: root.lookupType('onnx.TypeProto'),
-  OperatorSetIdProto: root.lookupType('onnx.OperatorSetIdProto'),
-  StringStringEntryProto: root.lookupType('onnx.StringStringEntryProto'),
-};
+export const onnxTypes: { readonly [M in MessageName]: protobuf.Type } = Object.defineProperties(
+  {},
+  Object.fromEntries(MESSAGES.map((name) => [name, { get: () => types()[name], enumerable: true }])),
+) as { readonly [M in MessageName]: protobuf.Type };

@@ -7,9 +7,8 @@ import { readVarint } from './wire.js';
  * field must be one of ModelProto's, with its wire type, and a length-delimited field must fit the file.
  * A graph field is looked into, when it starts within the head, for a GraphProto field.
  */
-const MODEL_FIELDS = wireTypes('ModelProto');
-const GRAPH_FIELDS = wireTypes('GraphProto');
 const GRAPH = 7;
+let fields: { model: Map<number, number>; graph: Map<number, number> } | undefined;
 
 /** Field number → wire type (0 varint, 1 fixed64, 2 length-delimited, 5 fixed32; packed repeated scalars are 2). */
 function wireTypes(message: 'ModelProto' | 'GraphProto'): Map<number, number> {
@@ -23,7 +22,8 @@ function wireTypes(message: 'ModelProto' | 'GraphProto'): Map<number, number> {
 }
 
 export function looksLikeOnnx(head: Uint8Array, fileSize: number): boolean {
-  return fieldsFit(head, fileSize, MODEL_FIELDS, true);
+  fields ??= { model: wireTypes('ModelProto'), graph: wireTypes('GraphProto') };
+  return fieldsFit(head, fileSize, fields.model, true);
 }
 
 /** Whether `bytes` (a prefix of a message of `limit` bytes) parse as fields of a message with these fields. */
@@ -44,7 +44,7 @@ function fieldsFit(bytes: Uint8Array, limit: number, known: ReadonlyMap<number, 
         end = afterLength + length;
         if (end > limit) return false;
         const inner = bytes.subarray(afterLength, Math.min(bytes.length, end));
-        if (lookIntoGraph && field === GRAPH && inner.length > 0 && !fieldsFit(inner, length, GRAPH_FIELDS, false)) return false;
+        if (lookIntoGraph && field === GRAPH && inner.length > 0 && !fieldsFit(inner, length, fields!.graph, false)) return false;
       }
       seen++;
       at = end;

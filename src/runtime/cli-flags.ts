@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { ModsurgError } from '../cli/errors.js';
 import { DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
 import { parseDims, parseInputSpec, parseRanges, parseShapes, type InputOptions, type InputSpec } from './inputs.js';
