@@ -1,6 +1,8 @@
 import { extname } from 'node:path';
 import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
-import type { ByteSource } from '../io/byte-source.js';
+import { FileSource, type ByteSource } from '../io/byte-source.js';
+import { PipeSource } from '../io/pipe-source.js';
+import { readTorchZipStream } from './torch-zip-stream.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import { STDIO } from '../io/files.js';
 import type { Checkpoint, CheckpointFormat, FileFormat } from './checkpoint.js';
@@ -9,10 +11,21 @@ import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { sniff } from './sniff.js';
 import { soleStateDict, stateDictTensors, toPlainData } from './state-dict.js';
 import { readTorchLegacy, writeTorchLegacy } from './torch-legacy.js';
-import { readTorchZip, writeTorchZip } from './torch-zip.js';
+import { planTorchZip, readTorchZip } from './torch-zip.js';
+import type { AlignedZipLayout } from '../io/zip.js';
+
+/** Where a checkpoint is read from: a file, or a zip arriving through a pipe. */
+export type CheckpointSource = ByteSource | PipeSource;
 
 /** Reads any checkpoint format, telling them apart by their bytes, not their names. */
-export function readCheckpoint(source: ByteSource): Checkpoint {
+export function readCheckpoint(source: CheckpointSource): Checkpoint {
+  if (source instanceof PipeSource) {
+    try {
+      return readTorchZipStream(source);
+    } catch (error) {
+      throw withFile(error, source.name);
+    }
+  }
   try {
     const sniffed = sniff(source);
     switch (sniffed.kind) {
@@ -63,24 +76,63 @@ export function checkpointFormat(format: FileFormat, output: string): Checkpoint
 export interface WriteOptions {
   /** safetensors `__metadata__` to keep ({"format": "pt"} is always set). */
   metadata?: Readonly<Record<string, string>>;
-  onProgress?: (bytes: number) => void;
+  /** The zip root folder to keep (a torch zip input's). */
+  rootFolder?: string;
   /** The input's name, for errors about values that cannot be written. */
   origin?: string;
 }
 
-/** Writes a checkpoint's object in a format; whole-model objects are written as their state dicts. */
-export function writeCheckpoint(root: PyValue, format: CheckpointFormat, sink: ByteSink, options: WriteOptions = {}): void {
-  const plain = toPlainData(root);
-  try {
-    switch (format) {
-      case 'torch':
-        return writeTorchZip(plain, sink, options.onProgress);
-      case 'torch-legacy':
-        return writeTorchLegacy(plain, sink);
-      case 'safetensors':
-        return writeSafetensors(stateDictTensors(soleStateDict(plain, undefined).dict), { ...(options.metadata ?? {}) }, sink);
+/** A checkpoint ready to be written: what to write, and the input a copy of which holds most of it. */
+export interface CheckpointPlan {
+  write(sink: ByteSink, onProgress?: (bytes: number) => void): void;
+  /** The output's size, where it is known before writing. */
+  readonly size?: number;
+  /** An input file whose copy already holds the output's storages where they belong (`OutputOptions.copyOf`). */
+  readonly copyOf?: FileSource;
+}
+
+/** Plans writing a checkpoint's object in a format; whole-model objects are written as their state dicts. */
+export function planCheckpoint(root: PyValue, format: CheckpointFormat, options: WriteOptions = {}): CheckpointPlan {
+  const named = <T>(work: () => T): T => {
+    try {
+      return work();
+    } catch (error) {
+      throw options.origin === undefined ? error : withFile(error, options.origin);
     }
-  } catch (error) {
-    throw options.origin === undefined ? error : withFile(error, options.origin);
+  };
+  const plain = toPlainData(root);
+  switch (format) {
+    case 'torch': {
+      const layout = named(() => planTorchZip(plain, options.rootFolder === undefined ? {} : { rootFolder: options.rootFolder }));
+      const copyOf = inputHoldingMost(layout);
+      return {
+        write: (sink, onProgress) => {
+          let done = 0;
+          named(() => layout.write(sink, (member) => onProgress?.((done += member.size))));
+        },
+        size: layout.size,
+        ...(copyOf ? { copyOf } : {}),
+      };
+    }
+    case 'torch-legacy':
+      return { write: (sink) => named(() => writeTorchLegacy(plain, sink)) };
+    case 'safetensors':
+      return { write: (sink) => named(() => writeSafetensors(stateDictTensors(soleStateDict(plain, undefined).dict), { ...(options.metadata ?? {}) }, sink)) };
   }
+}
+
+/** Writes a checkpoint's object in a format, start to end. */
+export function writeCheckpoint(root: PyValue, format: CheckpointFormat, sink: ByteSink, options: WriteOptions = {}): void {
+  planCheckpoint(root, format, options).write(sink);
+}
+
+/** The input file a copy of which already holds at least half the output's tensor data in place, if one does. */
+function inputHoldingMost(layout: AlignedZipLayout): FileSource | undefined {
+  const sources = new Set<FileSource>();
+  let data = 0;
+  for (const { spec, size } of layout.members) {
+    if (spec.data.kind === 'range' && spec.data.range.source instanceof FileSource) sources.add(spec.data.range.source);
+    if (spec.data.kind !== 'bytes') data += size;
+  }
+  return [...sources].find((source) => layout.bytesInPlace(source) * 2 >= data && source.size <= layout.size * 2);
 }

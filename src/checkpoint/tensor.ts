@@ -1,4 +1,4 @@
-import type { ByteRange } from '../io/byte-source.js';
+import { readRange, type ByteRange } from '../io/byte-source.js';
 import { dtypeInfo, type DType } from './dtype.js';
 
 /**
@@ -76,7 +76,7 @@ export function readStorage(storage: Storage): Uint8Array {
     case 'computed':
       return storage.data.compute();
     case 'range':
-      return storage.data.range.source.read(storage.data.range.offset, storage.data.range.length);
+      return readRange(storage.data.range);
   }
 }
 
@@ -92,7 +92,7 @@ export function contiguousBytes(tensor: Tensor): Uint8Array {
     const length = numel * size;
     if (tensor.storage.data.kind !== 'range') return readStorage(tensor.storage).subarray(start, start + length);
     const range = tensor.storage.data.range;
-    return range.source.read(range.offset + start, length);
+    return start === 0 && length === range.length ? readRange(range) : range.source.read(range.offset + start, length);
   }
   const source = readStorage(tensor.storage);
   const out = new Uint8Array(numel * size);

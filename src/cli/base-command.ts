@@ -2,7 +2,7 @@ import { Command } from '@oclif/core/command';
 import * as Flags from '@oclif/core/flags';
 import type * as Interfaces from '@oclif/core/interfaces';
 import { Reporter } from './report.js';
-import { STDIO } from '../io/files.js';
+import { setFsyncAlways, STDIO } from '../io/files.js';
 
 /** Flags every command has. */
 export const commonFlags = {
@@ -10,6 +10,9 @@ export const commonFlags = {
   quiet: Flags.boolean({ char: 'q', description: 'print no human report (warnings and errors still go to stderr)' }),
   debug: Flags.boolean({ description: 'show stack traces of errors' }),
 };
+
+/** What oclif parses flags and arguments into. */
+type Parsed = Record<string, unknown>;
 
 export type CommonFlags = Interfaces.InferredFlags<typeof commonFlags>;
 
@@ -19,6 +22,16 @@ export type CommonFlags = Interfaces.InferredFlags<typeof commonFlags>;
  */
 export abstract class ModsurgCommand extends Command {
   static override baseFlags = commonFlags;
+
+  /** Flags that set process-wide output policy (`--fsync`) take effect as soon as they are parsed. */
+  protected override async parse<F extends Parsed, B extends Parsed, A extends Parsed>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const parsed = await super.parse(options, argv);
+    setFsyncAlways((parsed.flags as { fsync?: boolean }).fsync === true);
+    return parsed;
+  }
 
   protected reporter(flags: CommonFlags, output?: string): Reporter {
     return new Reporter({ quiet: flags.quiet, json: flags.json, stdoutIsData: output === STDIO });

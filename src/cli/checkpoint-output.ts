@@ -1,10 +1,11 @@
 import type { Checkpoint, CheckpointFormat } from '../checkpoint/checkpoint.js';
-import { readCheckpoint, writeCheckpoint } from '../checkpoint/files.js';
+import { planCheckpoint, readCheckpoint, type CheckpointSource } from '../checkpoint/files.js';
 import type { PyDict, PyValue } from '../checkpoint/pickle/value.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
 import { withFile } from './errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { writeOutput } from '../io/files.js';
+import type { ByteSink } from '../io/byte-sink.js';
+import { completeInput, writeOutput } from '../io/files.js';
+import { PipeSource } from '../io/pipe-source.js';
 import { Progress, type Reporter } from './report.js';
 
 /**
@@ -12,7 +13,7 @@ import { Progress, type Reporter } from './report.js';
  * what each edit says by its path. A whole-model pickle is said to become plain data. Errors name the file.
  */
 export function editCheckpointStateDicts<T>(
-  source: ByteSource,
+  source: CheckpointSource,
   key: string | undefined,
   reporter: Reporter,
   edit: (dict: PyDict) => { dict: PyDict; result: T },
@@ -39,9 +40,16 @@ export function editCheckpointStateDicts<T>(
  * input's safetensors metadata carried over, errors about values that cannot be written naming the input.
  * The one way every checkpoint command writes.
  */
-export async function writeCheckpointOutput(output: string, root: PyValue, format: CheckpointFormat, input: { source: ByteSource; checkpoint?: Checkpoint }): Promise<void> {
-  const progress = new Progress('writing', input.source.size);
+export async function writeCheckpointOutput(output: string, root: PyValue, format: CheckpointFormat, input: { source: CheckpointSource; checkpoint?: Checkpoint }): Promise<void> {
   const metadata = input.checkpoint?.metadata;
-  await writeOutput(output, (sink) => writeCheckpoint(root, format, sink, { ...(metadata ? { metadata } : {}), onProgress: (n) => progress.update(n), origin: input.source.name }));
+  const rootFolder = input.checkpoint?.details.rootFolder;
+  const plan = planCheckpoint(root, format, { ...(metadata ? { metadata } : {}), ...(rootFolder !== undefined ? { rootFolder } : {}), origin: input.source.name });
+  const progress = new Progress('writing', plan.size ?? (input.source instanceof PipeSource ? 0 : input.source.size));
+  const write = (sink: ByteSink): void => {
+    plan.write(sink, (n) => progress.update(n));
+    // a streamed input is read to its end and checked before the output is committed
+    completeInput(input.source);
+  };
+  await writeOutput(output, write, plan.copyOf ? { copyOf: plan.copyOf } : {});
   progress.finish();
 }

@@ -6,6 +6,9 @@ export const inputArg = Args.string({ description: 'input file, or - for stdin',
 
 export const outputFlag = Flags.string({ char: 'o', description: 'output file, or - for stdout', required: true });
 
+/** Outputs are flushed to the disk before taking their name only when they replace a file; this asks it always. */
+export const fsyncFlag = Flags.boolean({ description: 'flush the output to the disk before it takes its name, also when it replaces no file (slower; a crash then never leaves a new file half-written)' });
+
 export const formatFlag = Flags.string({
   description: 'output format (default: from the output extension; on stdout, the input format)',
   options: ['torch', 'torch-legacy', 'safetensors', 'onnx'],

@@ -1,7 +1,7 @@
 import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
 import type { RenameResult } from '../checkpoint/rename.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
-import { openInput } from '../io/files.js';
+import { completeInput, openStreamingInput } from '../io/files.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from './checkpoint-output.js';
 import type { Reporter } from './report.js';
 
@@ -22,7 +22,7 @@ export interface KeyEditRequest {
  */
 export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
   const { flags, reporter } = request;
-  const source = openInput(request.input);
+  const source = openStreamingInput(request.input);
   try {
     const edited = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
       const result = request.edit(dict);
@@ -37,7 +37,8 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
     const total = changesByPath.reduce((n, c) => n + c.changes.length, 0);
     if (total === 0) reporter.warn(request.prefix !== undefined ? `no key starts with '${request.prefix}'; nothing changed` : 'no key changed');
     const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-    if (!flags['dry-run']) await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
+    if (flags['dry-run']) completeInput(source);
+    else await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
     reporter.json({
       input: source.name,
       output: flags['dry-run'] ? null : flags.output,

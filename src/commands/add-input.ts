@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
-import { inputArg, outputFlag } from '../cli/flags.js';
+import { inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from '../cli/onnx-output.js';
 import { ExternalDataFiles } from '../graph/external-data.js';
@@ -35,6 +35,7 @@ export default class AddInput extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     name: Flags.string({ description: 'name of the new graph input', required: true }),
     shape: Flags.string({ description: "its shape: 'batch' (a 1-D input of the batch size) or dims like 'batch,4'", default: 'batch' }),
     dtype: Flags.string({ description: 'its element type', default: 'float32', options: ['float32', 'float16', 'float64'] }),

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
-import { inputArg, outputFlag } from '../cli/flags.js';
+import { inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from '../cli/onnx-output.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { elemTypeInfo } from '../graph/elem-type.js';
@@ -39,6 +39,7 @@ export default class AddOutput extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     tensor: Flags.string({ description: 'a tensor to expose (repeatable)', multiple: true }),
     module: Flags.string({ description: 'a module whose output to expose, e.g. layer4 (repeatable)', multiple: true }),
     as: Flags.string({ description: 'the output name for each --tensor/--module, in order (repeatable)', multiple: true }),

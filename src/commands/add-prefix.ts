@@ -1,6 +1,6 @@
 import { ModsurgCommand } from '../cli/base-command.js';
 import * as Flags from '@oclif/core/flags';
-import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { addPrefix } from '../checkpoint/rename.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 
@@ -15,6 +15,7 @@ export default class AddPrefix extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     prefix: Flags.string({ description: 'the prefix to add', default: 'module.' }),
     key: keyFlag,
     format: formatFlag,

@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
 import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, outputFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { formatBytes } from '../cli/render-inspect.js';
 import type { Reporter } from '../cli/report.js';
 import { castFloatingTensors } from '../checkpoint/cast.js';
@@ -16,7 +16,8 @@ import type { OnnxWriteSummary } from '../graph/files.js';
 import { initializerTensors } from '../graph/initializers.js';
 import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { openInput, STDIO } from '../io/files.js';
+import { openStreamingInput, STDIO } from '../io/files.js';
+import { PipeSource } from '../io/pipe-source.js';
 import { layoutRequest, onnxOutputFlags, writeOnnxWithProgress, type OnnxOutputFlags } from '../cli/onnx-output.js';
 
 const onnxFlags = ['external-data', 'inline', 'data-file', 'size-threshold'] as const;
@@ -40,6 +41,7 @@ export default class Convert extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     format: formatFlag,
     key: Flags.string({ description: 'write only the object at this dot path (e.g. model_state_dict)' }),
     dtype: Flags.string({ description: 'cast floating-point tensors to this dtype', options: ['float16', 'bfloat16', 'float32', 'float64'] }),
@@ -49,9 +51,9 @@ export default class Convert extends ModsurgCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Convert);
     const reporter = this.reporter(flags, flags.output);
-    const source = openInput(args.input);
+    const source = openStreamingInput(args.input);
     try {
-      if (sniff(source).kind === 'onnx') return await this.convertOnnx(source, args.input, flags, reporter);
+      if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') return await this.convertOnnx(source, args.input, flags, reporter);
       const used = onnxFlags.filter((f) => flags[f] !== undefined && flags[f] !== false);
       if (used.length > 0) throw new ModsurgError(`--${used[0]} applies to ONNX models only`, source.name);
       const checkpoint = readCheckpoint(source);

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
-import { inputArg, outputFlag } from '../cli/flags.js';
+import { inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { soleStateDict, stateDictTensors, toPlainData } from '../checkpoint/state-dict.js';
 import { detectPrefixes } from '../checkpoint/module-tree.js';
@@ -26,6 +26,7 @@ export default class LoadWeights extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     weights: Flags.string({ description: 'checkpoint with the new values (torch or safetensors)', required: true }),
     key: Flags.string({ description: 'the state dict at this dot path of the checkpoint (e.g. model_state_dict)' }),
     partial: Flags.boolean({ description: 'load the keys that have a place and warn about the others, instead of failing' }),

@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
 import { sniff } from '../checkpoint/sniff.js';
 import { optimizerStatePaths, replaceHeadInStateDict } from '../head/checkpoint-head.js';
@@ -13,7 +13,8 @@ import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from 
 import { ExternalDataFiles } from '../graph/external-data.js';
 import { readOnnxFile } from '../graph/files.js';
 import { describeOnnxReplacement, onnxReplacementJson, replaceHeadInOnnx } from '../graph/surgery/onnx-head.js';
-import { openInput } from '../io/files.js';
+import { openInput, openStreamingInput } from '../io/files.js';
+import { PipeSource } from '../io/pipe-source.js';
 
 export default class ReplaceHead extends ModsurgCommand {
   static override summary = "Replace a model's classifier (the last Linear, or --at MODULE) by a new head, in a checkpoint or an ONNX model.";
@@ -37,6 +38,7 @@ export default class ReplaceHead extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     head: Flags.string({ description: "the new head: [name=]Layer(args),… e.g. 'fc1=Linear(?,128),relu1=ReLU(),fc2=Linear(128,10)'" }),
     classes: Flags.integer({ description: 'replace the module by nn.Linear(in_features, N)' }),
     at: Flags.string({ description: "dot path of the module to replace (default: the model's classifier: a known head name such as fc, head.fc, classifier.N, lm_head, else the one Linear nothing reads)" }),
@@ -54,11 +56,11 @@ export default class ReplaceHead extends ModsurgCommand {
     if ((flags.head === undefined) === (flags.classes === undefined)) throw new ModsurgError('say what the new head is with one of --head SPEC and --classes N');
     if (flags.weights !== undefined && flags.seed !== undefined) throw new ModsurgError('--seed is for the default initialisation; with --weights the values come from the file');
     const spec = flags.head !== undefined ? parseHeadSpec(flags.head) : classesHead(flags.classes!);
-    const source = openInput(args.input);
+    const source = openStreamingInput(args.input);
     const weights = flags.weights !== undefined ? openInput(flags.weights) : undefined;
     try {
       const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
-      if (sniff(source).kind === 'onnx') {
+      if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') {
         const model = readOnnxFile(source);
         const external = new ExternalDataFiles(model.folder, source.name);
         try {

@@ -61,9 +61,8 @@ bfloat16 and float8 inputs and outputs (onnxruntime-node has none) are fed and f
     let references: Map<string, Reference> | undefined;
     const progress = new Progress('timing', flags.warmup + flags.repeat, process.stderr.isTTY === true && !flags.quiet);
     // a model piped in (`modsurg add-output … -o - | modsurg run -`) is run from a temporary copy
-    const model = localFileOf(args.model, '.onnx');
     const result = await runModel({
-      modelPath: model.path,
+      modelPath: localFileOf(args.model),
       choice,
       deviceId: flags['device-id'],
       inputSpecs: specs,
@@ -75,7 +74,7 @@ bfloat16 and float8 inputs and outputs (onnxruntime-node has none) are fed and f
       beforeRun: (signature) => {
         if (flags.compare) references = loadReferences(flags.compare, signature.outputs.map((o) => o.name));
       },
-    }).finally(model.dispose);
+    });
     progress.finish();
     if (!flags.quiet) {
       if (result.boundaryCast) process.stderr.write(`${boundaryCastNote(result.model, result.boundaryCast)}\n`);

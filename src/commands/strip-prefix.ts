@@ -1,6 +1,6 @@
 import { ModsurgCommand } from '../cli/base-command.js';
 import * as Flags from '@oclif/core/flags';
-import { formatFlag, inputArg, keyFlag, outputFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { stripPrefix } from '../checkpoint/rename.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 
@@ -17,6 +17,7 @@ export default class StripPrefix extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     output: outputFlag,
+    fsync: fsyncFlag,
     prefix: Flags.string({ description: 'the prefix to remove', default: 'module.' }),
     key: keyFlag,
     format: formatFlag,

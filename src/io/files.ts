@@ -1,20 +1,24 @@
-import { closeSync, createReadStream, fsyncSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import { BrokenPipeError, ModsurgError } from '../cli/errors.js';
-import { BufferSource, FileSource, type ByteSource } from './byte-source.js';
-import { FdSink, type ByteSink } from './byte-sink.js';
+import { BrokenPipeError, ModsurgError, withFile } from '../cli/errors.js';
+import { FileSource, readRange, type ByteSource } from './byte-source.js';
+import { CopyOfInputSink, FdSink, HoldBackSink, type ByteSink } from './byte-sink.js';
+import { PipeSource } from './pipe-source.js';
+import { stdinFd, stdinIsFile, stdinIsTerminal, stdoutFd, stdoutIsTerminal } from './stdio.js';
+import { pendingOutput, removeQuietly } from './temp-files.js';
 
 /** `-` names stdin as an input and stdout as an output. */
 export const STDIO = '-';
 
-/** Opens an input for random access. Stdin is read whole, since pipes cannot seek. */
-export function openInput(path: string): ByteSource {
+/**
+ * Opens an input for random access. Stdin redirected from a file is that file; a pipe cannot seek, so
+ * it is spooled once to a temporary file (removed at exit) in large writes.
+ */
+export function openInput(path: string): FileSource {
   if (path === STDIO) {
-    if (process.stdin.isTTY) throw new ModsurgError('refusing to read binary data from a terminal; pipe a file in or name one', STDIO);
-    return new BufferSource(STDIO, readStdin());
+    if (stdinIsTerminal()) throw new ModsurgError('refusing to read binary data from a terminal; pipe a file in or name one', STDIO);
+    return stdinAsFile();
   }
   try {
     if (statSync(path).isDirectory()) throw new ModsurgError('is a directory, not a file', path);
@@ -25,51 +29,53 @@ export function openInput(path: string): ByteSource {
 }
 
 /**
- * A path for tools that need a real file (onnxruntime opens models by path): the input itself, or for
- * `-` a temporary copy of stdin that `dispose` removes.
+ * Opens a checkpoint input: as `openInput`, except that a zip arriving through a pipe is not spooled
+ * but read front to back as it arrives (see `readTorchZipStream`); `completeInput` reads the rest.
  */
-export function localFileOf(path: string, suffix: string): { path: string; dispose: () => void } {
-  if (path !== STDIO) return { path, dispose: () => {} };
-  const dir = mkdtempSync(join(tmpdir(), 'modsurg-stdin-'));
-  const file = join(dir, `stdin${suffix}`);
-  writeFileSync(file, readStdin());
-  return { path: file, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+export function openStreamingInput(path: string): FileSource | PipeSource {
+  if (path !== STDIO || stdinFile !== undefined || stdinIsTerminal() || stdinIsFile()) return openInput(path);
+  const pipe = new PipeSource(STDIO, stdinFd());
+  if (pipe.peek(4).equals(ZIP_START)) return pipe;
+  return (stdinFile = pipe.toFile());
+}
+
+const ZIP_START = Buffer.from('PK\x03\x04', 'latin1');
+
+/** Reads and checks what is left of a streamed input; a no-op for files. Call before an output made from it is committed. */
+export function completeInput(source: FileSource | ByteSource | PipeSource): void {
+  if (!(source instanceof PipeSource)) return;
+  try {
+    source.complete();
+  } catch (error) {
+    throw withFile(error, source.name);
+  }
+}
+
+/** A path for tools that need a real file (onnxruntime opens models by path): the input itself, or stdin's file. */
+export function localFileOf(path: string): string {
+  return path === STDIO ? stdinAsFile().path : path;
 }
 
 /** Reads a small text input (a map file, a JSON input) whole. */
 export function readTextInput(path: string): string {
   try {
-    return path === STDIO ? readStdin().toString('utf8') : readFileSync(path, 'utf8');
+    return path === STDIO ? readRange({ source: stdinAsFile(), offset: 0, length: stdinAsFile().size }).toString('utf8') : readFileSync(path, 'utf8');
   } catch (error) {
     throw asIoError(error, path);
   }
 }
 
-/**
- * Reads all of stdin synchronously. A pipe whose writer is still running may be non-blocking, where
- * `readFileSync(0)` fails with EAGAIN: wait a moment and read on.
- */
-function readStdin(): Buffer {
-  const chunks: Buffer[] = [];
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    const chunk = Buffer.allocUnsafe(1 << 20);
-    let n: number;
-    try {
-      n = readSync(0, chunk, 0, chunk.length, null);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        Atomics.wait(pause, 0, 0, 5);
-        continue;
-      }
-      if (code === 'EOF') break;
-      throw asIoError(error, STDIO);
-    }
-    if (n === 0) break;
-    chunks.push(chunk.subarray(0, n));
+let stdinFile: FileSource | undefined;
+
+/** Stdin as a file, made once: the file it was redirected from, or a spool of the pipe. */
+function stdinAsFile(): FileSource {
+  if (stdinFile) return stdinFile;
+  try {
+    stdinFile = stdinIsFile() ? new FileSource(STDIO, '/proc/self/fd/0') : new PipeSource(STDIO, stdinFd()).toFile();
+  } catch (error) {
+    throw asIoError(error, STDIO);
   }
-  return Buffer.concat(chunks);
+  return stdinFile;
 }
 
 export function asIoError(error: unknown, path: string): unknown {
@@ -86,29 +92,6 @@ export function asIoError(error: unknown, path: string): unknown {
   if (code !== undefined && code in reasons) return new ModsurgError(reasons[code]!, path);
   if (code !== undefined) return new ModsurgError(`${(error as Error).message}`, path);
   return error;
-}
-
-/** Temporary files being written, removed if the process is interrupted before they are complete. */
-const pending = new Set<string>();
-let interruptHandlerInstalled = false;
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
-  }
-}
-
-function installInterruptHandler(): void {
-  if (interruptHandlerInstalled) return;
-  interruptHandlerInstalled = true;
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      for (const path of pending) removeQuietly(path);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
-  }
 }
 
 /**
@@ -134,39 +117,66 @@ export function checkOutputTarget(target: string): void {
   if (isDirectory) throw new ModsurgError('is a directory; name the file to write in it', target);
 }
 
+let fsyncAlways = false;
+
+/** `--fsync`: flush every output to the disk before it takes its name, not only those that replace a file. */
+export function setFsyncAlways(on: boolean): void {
+  fsyncAlways = on;
+}
+
+export interface OutputOptions {
+  /**
+   * Start the file as a copy of this input, made by the kernel (a reflink where the file system has
+   * them), and write only what differs: see `CopyOfInputSink`. Ignored on stdout.
+   */
+  readonly copyOf?: FileSource;
+}
+
 /**
  * Writes an output so that it either appears complete or not at all: the bytes go to a temporary file
- * beside the target (or in the temp folder for stdout) which is renamed (or copied to stdout) only once
- * `write` has finished. Writing over the input works, since the input stays open on its own inode.
+ * beside the target, renamed only once `write` has finished (flushed to the disk first when it replaces
+ * a file, so the original is never lost). Writing over the input works, since the input stays open on
+ * its own inode. On stdout the bytes stream as they are made, the last of them held back until `write`
+ * has finished, so a failure leaves the reader a cut-off stream.
  */
-export async function writeOutput(target: string, write: (sink: ByteSink) => void | Promise<void>): Promise<void> {
-  const toStdout = target === STDIO;
-  if (toStdout && process.stdout.isTTY) {
-    throw new ModsurgError('refusing to write binary data to a terminal; use -o FILE or pipe it into another command', STDIO);
+export async function writeOutput(target: string, write: (sink: ByteSink) => void | Promise<void>, options: OutputOptions = {}): Promise<void> {
+  if (target === STDIO) {
+    if (stdoutIsTerminal()) throw new ModsurgError('refusing to write binary data to a terminal; use -o FILE or pipe it into another command', STDIO);
+    const sink = new HoldBackSink(new FdSink(stdoutFd()));
+    try {
+      await write(sink);
+      sink.commit();
+    } catch (error) {
+      throw asIoError(error, STDIO);
+    }
+    return;
   }
   checkOutputTarget(target);
-  const folder = toStdout ? tmpdir() : dirname(target);
-  const temp = join(folder, `.${toStdout ? 'stdout' : basename(target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
-  installInterruptHandler();
+  const replaces = existsSync(target);
+  const temp = join(dirname(target), `.${basename(target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
+  const pending = pendingOutput(temp);
   let fd: number | undefined;
   try {
-    fd = openSync(temp, 'wx', 0o644);
-    pending.add(temp);
-    await write(new FdSink(fd));
-    fsyncSync(fd);
+    if (options.copyOf) {
+      copyFileSync(options.copyOf.path, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      fd = openSync(temp, 'r+');
+      fchmodSync(fd, 0o644);
+      const sink = new CopyOfInputSink(fd, options.copyOf);
+      await write(sink);
+      sink.finish();
+    } else {
+      fd = openSync(temp, 'wx', 0o644);
+      await write(new FdSink(fd));
+    }
+    if (replaces || fsyncAlways) fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
-    if (toStdout) {
-      await pipeline(createReadStream(temp), process.stdout, { end: false });
-      removeQuietly(temp);
-    } else {
-      renameSync(temp, target);
-    }
-    pending.delete(temp);
+    renameSync(temp, target);
+    pending.settled();
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
     removeQuietly(temp);
-    pending.delete(temp);
-    throw asIoError(error, toStdout ? STDIO : target);
+    pending.settled();
+    throw asIoError(error, target);
   }
 }

@@ -69,13 +69,9 @@ export class ZipReader {
     return this.byName.get(name);
   }
 
-  /** Recomputes every member's CRC-32 and compares it with the directory's. */
+  /** Reads every member whole, which checks its CRC-32. */
   verifyCrcs(): void {
-    for (const entry of this.entries) {
-      let crc = 0;
-      for (const chunk of chunksOf(entry.data())) crc = crc32(chunk, crc);
-      if (crc >>> 0 !== entry.crc >>> 0) throw new FormatError(`zip member ${entry.name} is corrupt (CRC-32 mismatch)`);
-    }
+    for (const entry of this.entries) for (const _ of chunksOf(entry.data()));
   }
 
   private makeEntry(name: string, compressed: boolean, size: number, compSize: number, crc: number, localOffset: number): ZipEntry {
@@ -93,10 +89,11 @@ export class ZipReader {
         const start = localOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
         if (!compressed) {
           if (start + size > source.size) throw new FormatError(`zip member ${name} runs past the end of the file (truncated?)`);
-          dataRange = { source, offset: start, length: size };
+          dataRange = { source, offset: start, length: size, integrity: { member: name, crc32: () => crc } };
         } else {
           const inflated = inflateRawSync(source.read(start, compSize));
-          dataRange = { source: new BufferSource(source.name, inflated), offset: 0, length: inflated.length };
+          if (inflated.length !== size) throw new FormatError(`zip member ${name} inflates to ${inflated.length} bytes, its directory says ${size}`);
+          dataRange = { source: new BufferSource(source.name, inflated), offset: 0, length: inflated.length, integrity: { member: name, crc32: () => crc } };
         }
         return dataRange;
       },
@@ -140,111 +137,181 @@ function readU64(buffer: Buffer, at: number): number {
   return Number(value);
 }
 
-interface WrittenEntry {
-  name: Buffer;
-  offset: number;
-  size: number;
-  crc: number;
-  flags: number;
+/** Where a member's bytes come from when a zip is written. */
+export type MemberData =
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
+  /** Copied from an input; a range with a known CRC keeps it, so the bytes need not be hashed again. */
+  | { readonly kind: 'range'; readonly range: ByteRange }
+  /** Made when written (a dtype cast), so an edit never holds every new tensor at once. */
+  | { readonly kind: 'computed'; readonly length: number; compute(): Uint8Array };
+
+export interface ZipMemberSpec {
+  readonly name: string;
+  readonly data: MemberData;
+  /**
+   * Put the data at exactly this offset when the alignment padding can reach it: a member copied from
+   * an input then sits where it sat there, and a copy of the whole input already holds it.
+   */
+  readonly dataAt?: number;
 }
 
+export function memberLength(data: MemberData): number {
+  return data.kind === 'bytes' ? data.bytes.length : data.kind === 'range' ? data.range.length : data.length;
+}
+
+/** A member with its place in the archive. */
+export interface PlacedMember {
+  readonly spec: ZipMemberSpec;
+  readonly name: Buffer;
+  readonly size: number;
+  readonly headerOffset: number;
+  readonly dataOffset: number;
+  /** The local header's extra field: a zip64 record when needed, then `FB` padding. */
+  readonly extra: Buffer;
+  /** Sizes and offset past 32 bits: zip64 fields and a 24-byte data descriptor. */
+  readonly zip64: boolean;
+}
+
+const MAX_EXTRA = 0xffff;
+
 /**
- * Writes a stored (uncompressed) zip laid out the way torch's writer (miniz) does: each member's data
+ * The layout of a stored (uncompressed) zip as torch's writer (miniz) makes it: each member's data
  * aligned to 64 bytes with an `FB` padding extra field, sizes and CRC in data descriptors, zip64 end
- * records always. Readers that compute storage offsets (`mmap=True`) depend on this layout.
+ * records always. Readers that compute storage offsets (`mmap=True`) depend on this layout. Planned
+ * whole before a byte is written, so a writer knows the file's size and which members sit exactly
+ * where they sat in an input.
  */
-export class TorchZipWriter {
-  private readonly written: WrittenEntry[] = [];
+export class AlignedZipLayout {
+  readonly members: PlacedMember[] = [];
+  readonly size: number;
+  private readonly cdOffset: number;
 
   constructor(
-    private readonly sink: ByteSink,
-    private readonly alignment = 64,
-  ) {}
-
-  /** Adds a member whose bytes arrive as chunks (so large storages are copied piece by piece). */
-  add(name: string, size: number, chunks: Iterable<Uint8Array>): void {
-    const nameBytes = Buffer.from(name, 'utf8');
-    const offset = this.sink.position;
-    const big = size >= U32_MAX || offset >= U32_MAX;
-    let start = offset + 30 + nameBytes.length + 4;
-    const zip64: Buffer[] = [];
-    if (big) {
-      start += 4;
-      if (size >= U32_MAX) (start += 16), zip64.push(u64(size), u64(0));
-      if (offset >= U32_MAX) (start += 8), zip64.push(u64(offset));
+    specs: readonly ZipMemberSpec[],
+    alignment = 64,
+  ) {
+    let position = 0;
+    for (const spec of specs) {
+      const name = Buffer.from(spec.name, 'utf8');
+      const size = memberLength(spec.data);
+      const zip64 = size >= U32_MAX || position >= U32_MAX;
+      const zip64Fields: Buffer[] = [];
+      if (size >= U32_MAX) zip64Fields.push(u64(size), u64(0));
+      if (position >= U32_MAX) zip64Fields.push(u64(position));
+      const zip64Extra = zip64 ? Buffer.concat([u16(0x0001), u16(zip64Fields.length * 8), ...zip64Fields]) : Buffer.alloc(0);
+      const start = position + 30 + name.length + zip64Extra.length + 4;
+      let pad = (alignment - (start % alignment)) % alignment;
+      if (spec.dataAt !== undefined && spec.dataAt >= start && spec.dataAt % alignment === 0 && spec.dataAt - start + 4 + zip64Extra.length <= MAX_EXTRA) {
+        pad = spec.dataAt - start;
+      }
+      const extra = Buffer.concat([zip64Extra, Buffer.from('FB'), u16(pad), Buffer.alloc(pad, 'Z')]);
+      this.members.push({ spec, name, size, headerOffset: position, dataOffset: start + pad, extra, zip64 });
+      position = start + pad + size + (size > 0 ? (zip64 ? 24 : 16) : 0);
     }
-    const pad = (this.alignment - (start % this.alignment)) % this.alignment;
-    const extra: Buffer[] = [];
-    if (big) extra.push(u16(0x0001), u16(zip64.reduce((n, b) => n + b.length, 0)), ...zip64);
-    extra.push(Buffer.from('FB'), u16(pad), Buffer.alloc(pad, 'Z'));
-    const extraBytes = Buffer.concat(extra);
-    const flags = size > 0 ? 0x0808 : 0x0800;
-    const header = Buffer.alloc(30);
-    header.writeUInt32LE(SIG_LOCAL, 0);
-    header.writeUInt16LE(0, 4);
-    header.writeUInt16LE(flags, 6);
-    header.writeUInt16LE(nameBytes.length, 26);
-    header.writeUInt16LE(extraBytes.length, 28);
-    this.sink.write(header);
-    this.sink.write(nameBytes);
-    this.sink.write(extraBytes);
-    let crc = 0;
-    let written = 0;
-    for (const chunk of chunks) {
-      crc = crc32(chunk, crc);
-      written += chunk.length;
-      this.sink.write(chunk);
-    }
-    if (written !== size) throw new Error(`zip member ${name}: wrote ${written} bytes, expected ${size}`);
-    if (size > 0) {
-      const descriptor = big
-        ? Buffer.concat([u32(0x08074b50), u32(crc >>> 0), u64(size), u64(size)])
-        : Buffer.concat([u32(0x08074b50), u32(crc >>> 0), u32(size), u32(size)]);
-      this.sink.write(descriptor);
-    }
-    this.written.push({ name: nameBytes, offset, size, crc: crc >>> 0, flags });
+    this.cdOffset = position;
+    for (const member of this.members) position += 46 + member.name.length + centralExtra(member).length;
+    this.size = position + 56 + 20 + 22;
   }
 
-  addBytes(name: string, bytes: Uint8Array): void {
-    this.add(name, bytes.length, [bytes]);
+  /** Bytes of members copied from `source` that land at the offset they have there. */
+  bytesInPlace(source: ByteSource): number {
+    let total = 0;
+    for (const { spec, dataOffset, size } of this.members) {
+      if (spec.data.kind === 'range' && spec.data.range.source === source && spec.data.range.offset === dataOffset) total += size;
+    }
+    return total;
   }
 
-  /** Writes the central directory and the end records. */
-  finish(): void {
-    const cdOffset = this.sink.position;
-    for (const entry of this.written) {
-      const sizeBig = entry.size >= U32_MAX;
-      const offsetBig = entry.offset >= U32_MAX;
-      const zip64 = [...(sizeBig ? [u64(entry.size), u64(entry.size)] : []), ...(offsetBig ? [u64(entry.offset)] : [])];
-      const extra = zip64.length > 0 ? Buffer.concat([u16(0x0001), u16(zip64.length * 8), ...zip64]) : Buffer.alloc(0);
+  write(sink: ByteSink, onMember?: (member: PlacedMember) => void): void {
+    const crcs: number[] = [];
+    for (const member of this.members) {
+      expectPosition(sink, member.headerOffset, member.spec.name);
+      const header = Buffer.alloc(30);
+      header.writeUInt32LE(SIG_LOCAL, 0);
+      header.writeUInt16LE(flagsOf(member), 6);
+      header.writeUInt16LE(member.name.length, 26);
+      header.writeUInt16LE(member.extra.length, 28);
+      sink.write(Buffer.concat([header, member.name, member.extra]));
+      const crc = writeData(member, sink);
+      crcs.push(crc);
+      if (member.size > 0) {
+        sink.write(
+          member.zip64
+            ? Buffer.concat([u32(0x08074b50), u32(crc), u64(member.size), u64(member.size)])
+            : Buffer.concat([u32(0x08074b50), u32(crc), u32(member.size), u32(member.size)]),
+        );
+      }
+      onMember?.(member);
+    }
+    expectPosition(sink, this.cdOffset, 'the central directory');
+    this.members.forEach((member, i) => {
+      const sizeBig = member.size >= U32_MAX;
+      const offsetBig = member.headerOffset >= U32_MAX;
       const header = Buffer.alloc(46);
       header.writeUInt32LE(SIG_CENTRAL, 0);
-      header.writeUInt16LE(entry.flags, 8);
-      header.writeUInt32LE(entry.crc, 16);
-      header.writeUInt32LE(sizeBig ? U32_MAX : entry.size, 20);
-      header.writeUInt32LE(sizeBig ? U32_MAX : entry.size, 24);
-      header.writeUInt16LE(entry.name.length, 28);
+      header.writeUInt16LE(flagsOf(member), 8);
+      header.writeUInt32LE(crcs[i]!, 16);
+      header.writeUInt32LE(sizeBig ? U32_MAX : member.size, 20);
+      header.writeUInt32LE(sizeBig ? U32_MAX : member.size, 24);
+      header.writeUInt16LE(member.name.length, 28);
+      const extra = centralExtra(member);
       header.writeUInt16LE(extra.length, 30);
-      header.writeUInt32LE(offsetBig ? U32_MAX : entry.offset, 42);
-      this.sink.write(header);
-      this.sink.write(entry.name);
-      this.sink.write(extra);
-    }
-    const cdSize = this.sink.position - cdOffset;
-    const zip64At = this.sink.position;
-    const n = this.written.length;
-    this.sink.write(
-      Buffer.concat([u32(SIG_ZIP64_EOCD), u64(44), u16(0x031e), u16(45), u32(0), u32(0), u64(n), u64(n), u64(cdSize), u64(cdOffset)]),
-    );
-    this.sink.write(Buffer.concat([u32(SIG_ZIP64_LOCATOR), u32(0), u64(zip64At), u32(1)]));
+      header.writeUInt32LE(offsetBig ? U32_MAX : member.headerOffset, 42);
+      sink.write(Buffer.concat([header, member.name, extra]));
+    });
+    const cdSize = sink.position - this.cdOffset;
+    const zip64At = sink.position;
+    const n = this.members.length;
     const eocd = Buffer.alloc(22);
     eocd.writeUInt32LE(SIG_EOCD, 0);
     eocd.writeUInt16LE(Math.min(n, 0xffff), 8);
     eocd.writeUInt16LE(Math.min(n, 0xffff), 10);
     eocd.writeUInt32LE(Math.min(cdSize, U32_MAX), 12);
-    eocd.writeUInt32LE(Math.min(cdOffset, U32_MAX), 16);
-    this.sink.write(eocd);
+    eocd.writeUInt32LE(Math.min(this.cdOffset, U32_MAX), 16);
+    sink.write(
+      Buffer.concat([
+        u32(SIG_ZIP64_EOCD), u64(44), u16(0x031e), u16(45), u32(0), u32(0), u64(n), u64(n), u64(cdSize), u64(this.cdOffset),
+        u32(SIG_ZIP64_LOCATOR), u32(0), u64(zip64At), u32(1),
+        eocd,
+      ]),
+    );
+    expectPosition(sink, this.size, 'the end of the archive');
   }
+}
+
+/** Writes a member's data and returns its CRC-32: the input's for a checked range, else computed. */
+function writeData(member: PlacedMember, sink: ByteSink): number {
+  const { data } = member.spec;
+  if (data.kind === 'range' && data.range.integrity) {
+    sink.copy(data.range);
+    return data.range.integrity.crc32() >>> 0;
+  }
+  const chunks = data.kind === 'bytes' ? [data.bytes] : data.kind === 'computed' ? [data.compute()] : chunksOf(data.range);
+  let crc = 0;
+  let written = 0;
+  for (const chunk of chunks) {
+    crc = crc32(chunk, crc);
+    written += chunk.length;
+    sink.write(chunk);
+  }
+  if (written !== member.size) throw new Error(`zip member ${member.spec.name}: wrote ${written} bytes, expected ${member.size}`);
+  return crc >>> 0;
+}
+
+function flagsOf(member: PlacedMember): number {
+  return member.size > 0 ? 0x0808 : 0x0800;
+}
+
+function centralExtra(member: PlacedMember): Buffer {
+  const fields = [
+    ...(member.size >= U32_MAX ? [u64(member.size), u64(member.size)] : []),
+    ...(member.headerOffset >= U32_MAX ? [u64(member.headerOffset)] : []),
+  ];
+  return fields.length > 0 ? Buffer.concat([u16(0x0001), u16(fields.length * 8), ...fields]) : Buffer.alloc(0);
+}
+
+function expectPosition(sink: ByteSink, expected: number, what: string): void {
+  if (sink.position !== expected) throw new Error(`zip layout: ${what} planned at ${expected}, written at ${sink.position}`);
 }
 
 function u16(value: number): Buffer {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ModsurgError, withFile } from '../cli/errors.js';
 import { asIoError, openInput, writeOutput } from '../io/files.js';
 import { readRange } from '../io/byte-source.js';
-import { TorchZipWriter, ZipReader } from '../io/zip.js';
+import { AlignedZipLayout, ZipReader } from '../io/zip.js';
 import type { HostTensor } from './dtypes.js';
 import { encodeNpy, parseNpy } from './npy.js';
 
@@ -57,11 +57,8 @@ export async function writeNpyFile(path: string, tensor: HostTensor): Promise<vo
 
 /** Writes an uncompressed .npz, which np.load reads as it reads np.savez's. */
 export async function writeNpzFile(path: string, tensors: ReadonlyMap<string, HostTensor>): Promise<void> {
-  await writeOutput(path, (sink) => {
-    const zip = new TorchZipWriter(sink, 64);
-    for (const [name, tensor] of tensors) zip.addBytes(`${name}.npy`, encodeNpy(tensor));
-    zip.finish();
-  });
+  const members = [...tensors].map(([name, tensor]) => ({ name: `${name}.npy`, data: { kind: 'bytes' as const, bytes: encodeNpy(tensor) } }));
+  await writeOutput(path, (sink) => new AlignedZipLayout(members).write(sink));
 }
 
 /** A file name for a tensor name: ONNX names may hold `/`, `:` and other characters file systems dislike. */

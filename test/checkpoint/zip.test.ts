@@ -2,13 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BufferSource, readRange } from '../../src/io/byte-source.js';
 import { MemorySink } from '../../src/io/byte-sink.js';
-import { TorchZipWriter, ZipReader } from '../../src/io/zip.js';
+import { AlignedZipLayout, ZipReader } from '../../src/io/zip.js';
 
 function writeZip(entries: [string, Uint8Array][]): Buffer {
   const sink = new MemorySink();
-  const zip = new TorchZipWriter(sink);
-  for (const [name, bytes] of entries) zip.addBytes(name, bytes);
-  zip.finish();
+  new AlignedZipLayout(entries.map(([name, bytes]) => ({ name, data: { kind: 'bytes', bytes } }))).write(sink);
   return sink.toBuffer();
 }
 

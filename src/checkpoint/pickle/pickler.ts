@@ -25,27 +25,37 @@ const BATCH = 1000;
  */
 export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
   const out = new PickleBuffer();
-  const memo = new Map<object, number>();
+  // As CPython's pickler does, every object, string and global is memoised and repeats are fetched
+  // back (BINGET): the pickle comes out as small as torch's, so a rewrite's fits where the old one was.
+  // Strings are memoised by value, since equal strings cannot be told apart once loaded.
+  const memo = new Map<object | string, number>();
 
-  const remember = (object: object): void => {
+  const remember = (key: object | string): void => {
     const index = memo.size;
-    memo.set(object, index);
+    memo.set(key, index);
     if (index < 256) out.op(0x71, index); // BINPUT
     else out.opU32(0x72, index); // LONG_BINPUT
   };
-  const recall = (object: object): boolean => {
-    const index = memo.get(object);
+  const recall = (key: object | string): boolean => {
+    const index = memo.get(key);
     if (index === undefined) return false;
     if (index < 256) out.op(0x68, index); // BINGET
     else out.opU32(0x6a, index); // LONG_BINGET
     return true;
   };
+  const str = (text: string): void => {
+    if (recall(`str:${text}`)) return;
+    out.str(text);
+    remember(`str:${text}`);
+  };
   const global = (module: string, name: string): void => {
     if (!isSafeGlobal(`${module}.${name}`) && !isSafeGlobal(`${module.replace('__builtin__', 'builtins')}.${name}`)) {
       throw new ModsurgError(`cannot write ${module}.${name}: torch.load(weights_only=True) refuses it`);
     }
+    if (recall(`global:${module}\n${name}`)) return;
     out.bytes([0x63]);
     out.bytes(encoder.encode(`${module}\n${name}\n`));
+    remember(`global:${module}\n${name}`);
   };
   const tuple = (items: (() => void)[]): void => {
     if (items.length === 0) return out.bytes([0x29]);
@@ -91,11 +101,11 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
     out.bytes([0x28]);
     // persistent id: ('storage', storage type, key, location, numel[, view metadata])
     out.bytes([0x28]);
-    out.str('storage');
+    str('storage');
     if (typed) global('torch', info.storageClass!);
     else global('torch.storage', 'UntypedStorage');
-    out.str(options.storageKey(t.storage));
-    out.str('cpu');
+    str(options.storageKey(t.storage));
+    str('cpu');
     out.int(BigInt(typed ? t.storage.numel : t.storage.numel * info.size));
     if (options.legacyPersistentIds) out.bytes([0x4e]);
     out.bytes([0x74, 0x51]); // TUPLE BINPERSID
@@ -124,12 +134,12 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
       case 'float':
         return out.float(value.value);
       case 'str':
-        return out.str(value.value);
+        return str(value.value);
       case 'bytes':
         // protocol 2 has no bytes type: torch and CPython write _codecs.encode(latin-1 text, 'latin1')
         global('_codecs', 'encode');
-        out.str(Buffer.from(value.value).toString('latin1'));
-        out.str('latin1');
+        str(Buffer.from(value.value).toString('latin1'));
+        str('latin1');
         return out.bytes([0x86, 0x52]);
       case 'tuple':
         if (recall(value)) return;
