@@ -45,6 +45,7 @@ class TorchZipStream {
   private root = '';
   /** Every local record met, in order, to be matched with the central directory. */
   private readonly seen: Seen[] = [];
+  private readonly names = new Set<string>();
   private readonly small = new Map<string, Buffer>();
   /** Storage records the pickle names, by member name, with their sizes. */
   private readonly wanted = new Map<string, number>();
@@ -130,7 +131,7 @@ class TorchZipStream {
   private crcOf(name: string): number {
     // an empty storage is never read, so nothing has moved the pipe to it yet
     if (this.wanted.get(name) === 0 && !this.done.has(name) && !this.spooled.has(name)) this.read(name, 0, 0);
-    const seen = this.seen.find((s) => s.record.name === name);
+    const seen = this.byName(name);
     if (seen?.crc === undefined) throw new Error(`internal: the CRC of ${name} is asked for before its data was read`);
     return seen.crc;
   }
@@ -218,9 +219,16 @@ class TorchZipStream {
     Object.assign(this.details, { container, rootFolder, version: version.toString('latin1').trim(), byteorder, ...(formatVersion !== undefined ? { formatVersion } : {}), records: String(central.length) });
   }
 
+  private byName(name: string): Seen | undefined {
+    for (let i = this.seen.length - 1; i >= 0; i--) if (this.seen[i]!.record.name === name) return this.seen[i];
+    return undefined;
+  }
+
   private nextSeen(): Seen | undefined {
     const record = this.zip.nextRecord();
     if (record === undefined) return undefined;
+    if (this.names.has(record.name)) throw new FormatError(`zip archive has two members named ${record.name}`);
+    this.names.add(record.name);
     const seen: Seen = { record, ...(record.size !== undefined ? { size: record.size } : {}), ...(record.crc !== undefined ? { crc: record.crc } : {}) };
     this.seen.push(seen);
     return seen;

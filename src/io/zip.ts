@@ -58,6 +58,8 @@ export class ZipReader {
         e += 4 + len;
       }
       if (method !== 0 && method !== 8) throw new FormatError(`zip member ${name} uses unsupported compression method ${method}`);
+      // readers disagree on which of two same-named members counts: refuse rather than pick one
+      if (this.byName.has(name)) throw new FormatError(`zip archive has two members named ${name}`);
       const entry = this.makeEntry(name, method === 8, size, compSize, crc, localOffset);
       this.entries.push(entry);
       this.byName.set(name, entry);

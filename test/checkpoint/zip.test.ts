@@ -43,6 +43,14 @@ describe('zip writer and reader', () => {
     expect(() => new ZipReader(new BufferSource('t.zip', bytes)).verifyCrcs()).toThrow(/CRC-32 mismatch/);
   });
 
+  it('refuses two members of one name (readers disagree on which counts)', () => {
+    const bytes = writeZip([
+      ['archive/data.pkl', Buffer.from('one')],
+      ['archive/data.pkl', Buffer.from('two')],
+    ]);
+    expect(() => new ZipReader(new BufferSource('t.zip', bytes))).toThrow(/two members named archive\/data.pkl/);
+  });
+
   it('says a cut-off archive is truncated', () => {
     const bytes = writeZip([['archive/data/0', Buffer.alloc(1000, 7)]]);
     expect(() => new ZipReader(new BufferSource('t.zip', bytes.subarray(0, 600)))).toThrow(/truncated/);
