@@ -1,11 +1,13 @@
 import { isFloating } from './dtype.js';
 import { decode, encodeFloats, type CastTarget } from './numeric.js';
 import type { PyValue } from './pickle/value.js';
-import { readStorage, type Storage, type Tensor } from './tensor.js';
+import { storageChunks } from './storage-io.js';
+import type { Storage, Tensor } from './tensor.js';
 
 /**
  * Casts every floating-point tensor to `target` (round to nearest even). Storages are cast whole, so views
- * keep their offsets and strides and keep sharing; the new bytes are computed only when written.
+ * keep their offsets and strides and keep sharing; the new bytes are computed only when written, a piece
+ * at a time.
  */
 export function castFloatingTensors(root: PyValue, target: CastTarget): { root: PyValue; cast: number } {
   const storages = new Map<Storage, Storage>();
@@ -14,7 +16,11 @@ export function castFloatingTensors(root: PyValue, target: CastTarget): { root: 
   const castStorage = (storage: Storage): Storage => {
     let result = storages.get(storage);
     if (!result) {
-      result = { ...storage, dtype: target, data: { kind: 'computed', compute: () => encodeFloats(target, decode(storage.dtype, readStorage(storage))) } };
+      // piece by piece: pieces of a storage hold whole elements, so each casts on its own
+      const chunks = function* (): Generator<Uint8Array> {
+        for (const chunk of storageChunks(storage)) yield encodeFloats(target, decode(storage.dtype, chunk));
+      };
+      result = { ...storage, dtype: target, data: { kind: 'computed', chunks } };
       storages.set(storage, result);
     }
     return result;

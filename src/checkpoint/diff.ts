@@ -3,7 +3,7 @@ import { dtypeInfo } from './dtype.js';
 import { decode } from './numeric.js';
 import { keyText, type PyValue } from './pickle/value.js';
 import { isStateDict } from './state-dict.js';
-import { contiguousBytes, numelOf, type Tensor } from './tensor.js';
+import { elementPieces, numelOf, type Tensor } from './tensor.js';
 
 /** One difference between two checkpoints at one key path. */
 export type Difference =
@@ -140,36 +140,44 @@ function compareTensors(key: string, a: Tensor, b: Tensor, atol: number): Differ
   if (a.dtype !== b.dtype) {
     // a cast between floating dtypes (fp32 → fp16): how far the values moved is the question
     const floating = FLOATING_KINDS.has(dtypeInfo(a.dtype).kind) && FLOATING_KINDS.has(dtypeInfo(b.dtype).kind) && dtypeInfo(a.dtype).kind === dtypeInfo(b.dtype).kind;
-    const values = floating && sameShape ? valueGap(a, b, contiguousBytes(a), contiguousBytes(b), atol) : undefined;
+    const values = floating && sameShape ? valueGap(a, b, atol, false) : undefined;
     return { kind: 'dtype', key, a: a.dtype, b: b.dtype, ...(values ? { values } : {}) };
   }
   if (!sameShape) return { kind: 'shape', key, a: a.shape, b: b.shape };
-  const bytesA = contiguousBytes(a);
-  const bytesB = contiguousBytes(b);
-  if (Buffer.from(bytesA.buffer, bytesA.byteOffset, bytesA.byteLength).equals(Buffer.from(bytesB.buffer, bytesB.byteOffset, bytesB.byteLength))) {
-    return undefined;
-  }
-  const gap = valueGap(a, b, bytesA, bytesB, atol);
+  const gap = valueGap(a, b, atol, true);
   // equal values with different bits (-0 and 0, NaN payloads) are not a difference
   return gap.mismatched === 0 ? undefined : { kind: 'values', key, ...gap };
 }
 
+/** Elements compared a piece at a time, so a tensor of any size is never held whole. */
+const PIECE_BYTES = 16 << 20;
+
 const FLOATING_KINDS: ReadonlySet<string> = new Set(['float', 'complex']);
 
-/** Elements further apart than atol (NaN equals NaN), and the largest difference. */
-function valueGap(a: Tensor, b: Tensor, bytesA: Uint8Array, bytesB: Uint8Array, atol: number): ValueGap {
-  const valuesA = decode(a.dtype, bytesA);
-  const valuesB = decode(b.dtype, bytesB);
+/**
+ * Elements further apart than atol (NaN equals NaN), and the largest difference. With `sameBits`
+ * (one dtype), pieces whose bytes are equal are passed over without decoding.
+ */
+function valueGap(a: Tensor, b: Tensor, atol: number, sameBits: boolean): ValueGap {
+  const elements = Math.floor(PIECE_BYTES / Math.max(dtypeInfo(a.dtype).size, dtypeInfo(b.dtype).size));
+  const piecesB = elementPieces(b, elements);
   let maxAbsDiff = 0;
   let mismatched = 0;
-  for (let i = 0; i < valuesA.length; i++) {
-    const x = valuesA[i]!;
-    const y = valuesB[i]!;
-    if (Number.isNaN(x) && Number.isNaN(y)) continue;
-    const d = x === y ? 0 : Math.abs(x - y);
-    if (Number.isNaN(d) || d > atol) mismatched++;
-    if (Number.isNaN(d) || d > maxAbsDiff) maxAbsDiff = Number.isNaN(d) ? Infinity : d;
+  for (const pieceA of elementPieces(a, elements)) {
+    const pieceB = piecesB.next().value!;
+    if (sameBits && Buffer.from(pieceA.buffer, pieceA.byteOffset, pieceA.byteLength).equals(Buffer.from(pieceB.buffer, pieceB.byteOffset, pieceB.byteLength))) continue;
+    const valuesA = decode(a.dtype, pieceA);
+    const valuesB = decode(b.dtype, pieceB);
+    for (let i = 0; i < valuesA.length; i++) {
+      const x = valuesA[i]!;
+      const y = valuesB[i]!;
+      if (Number.isNaN(x) && Number.isNaN(y)) continue;
+      const d = x === y ? 0 : Math.abs(x - y);
+      if (Number.isNaN(d) || d > atol) mismatched++;
+      if (Number.isNaN(d) || d > maxAbsDiff) maxAbsDiff = Number.isNaN(d) ? Infinity : d;
+    }
   }
+  piecesB.next();
   const elementsPerValue = dtypeInfo(a.dtype).kind === 'complex' ? 2 : 1;
   return { maxAbsDiff, mismatched: Math.ceil(mismatched / elementsPerValue), numel: numelOf(a.shape) };
 }

@@ -1,10 +1,10 @@
 import { FormatError, ModsurgError } from '../cli/errors.js';
-import type { ByteSource } from '../io/byte-source.js';
+import { CHUNK, type ByteSource } from '../io/byte-source.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import type { Checkpoint } from './checkpoint.js';
 import { dtypeFromSafetensors, dtypeInfo, type DType } from './dtype.js';
 import { py, type PyValue } from './pickle/value.js';
-import { contiguousBytes, contiguousStride, coversStorageContiguously, numelOf, type Storage, type Tensor } from './tensor.js';
+import { contiguousStride, elementPieces, coversStorageContiguously, numelOf, type Storage, type Tensor } from './tensor.js';
 import { storageChunks } from './storage-io.js';
 
 const MAX_HEADER = 100_000_000;
@@ -96,6 +96,6 @@ export function writeSafetensors(tensors: [string, Tensor][], metadata: Record<s
   sink.write(json);
   for (const [, tensor] of ordered) {
     if (coversStorageContiguously(tensor)) for (const chunk of storageChunks(tensor.storage)) sink.write(chunk);
-    else sink.write(contiguousBytes(tensor));
+    else for (const piece of elementPieces(tensor, Math.floor(CHUNK / dtypeInfo(tensor.dtype).size))) sink.write(piece);
   }
 }

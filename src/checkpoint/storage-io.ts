@@ -31,7 +31,7 @@ export function storageChunks(storage: Storage): Iterable<Uint8Array> {
     case 'bytes':
       return [storage.data.bytes];
     case 'computed':
-      return [storage.data.compute()];
+      return storage.data.chunks();
   }
 }
 

@@ -1,4 +1,4 @@
-import { readRange, type ByteRange } from '../io/byte-source.js';
+import { chunksOf, readRange, type ByteRange } from '../io/byte-source.js';
 import { dtypeInfo, type DType } from './dtype.js';
 
 /**
@@ -20,8 +20,11 @@ export interface Storage {
 export type StorageData =
   | { readonly kind: 'range'; readonly range: ByteRange }
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
-  /** Made on demand when written (a dtype cast), so edits never hold every new tensor at once. */
-  | { readonly kind: 'computed'; readonly compute: () => Uint8Array };
+  /**
+   * Made on demand when written (a dtype cast), in pieces: edits never hold every new tensor at once,
+   * nor one large tensor whole.
+   */
+  | { readonly kind: 'computed'; readonly chunks: () => Iterable<Uint8Array> };
 
 /** How torch rebuilt a tensor, kept so a rewrite says the same. */
 export interface Tensor {
@@ -74,10 +77,28 @@ export function readStorage(storage: Storage): Uint8Array {
     case 'bytes':
       return storage.data.bytes;
     case 'computed':
-      return storage.data.compute();
+      return Buffer.concat([...storage.data.chunks()]);
     case 'range':
       return readRange(storage.data.range);
   }
+}
+
+/**
+ * The tensor's elements in row-major order, `elements` at a time (the last piece shorter), each piece
+ * valid until the next is taken: how a large tensor is compared or converted without holding it whole.
+ * A contiguous tensor of a file is read range by range; a strided view is gathered first.
+ */
+export function* elementPieces(tensor: Tensor, elements: number): Generator<Uint8Array> {
+  const size = dtypeInfo(tensor.dtype).size;
+  const length = numelOf(tensor.shape) * size;
+  if (tensor.storage.data.kind === 'range' && isContiguous(tensor)) {
+    const range = tensor.storage.data.range;
+    const start = tensor.storageOffset * size;
+    yield* chunksOf(start === 0 && length === range.length ? range : { source: range.source, offset: range.offset + start, length }, elements * size);
+    return;
+  }
+  const all = contiguousBytes(tensor);
+  for (let at = 0; at < all.length; at += elements * size) yield all.subarray(at, at + elements * size);
 }
 
 /**

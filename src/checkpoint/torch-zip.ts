@@ -140,7 +140,7 @@ function memberData(storage: Storage): MemberData {
     case 'bytes':
       return { kind: 'bytes', bytes: storage.data.bytes };
     case 'computed':
-      return { kind: 'computed', length: storageBytes(storage), compute: storage.data.compute };
+      return { kind: 'computed', length: storageBytes(storage), chunks: storage.data.chunks };
   }
 }
 

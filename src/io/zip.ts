@@ -145,7 +145,7 @@ export type MemberData =
   /** Copied from an input; a range with a known CRC keeps it, so the bytes need not be hashed again. */
   | { readonly kind: 'range'; readonly range: ByteRange }
   /** Made when written (a dtype cast), so an edit never holds every new tensor at once. */
-  | { readonly kind: 'computed'; readonly length: number; compute(): Uint8Array };
+  | { readonly kind: 'computed'; readonly length: number; chunks(): Iterable<Uint8Array> };
 
 export interface ZipMemberSpec {
   readonly name: string;
@@ -288,7 +288,7 @@ function writeData(member: PlacedMember, sink: ByteSink): number {
     sink.copy(data.range);
     return data.range.integrity.crc32() >>> 0;
   }
-  const chunks = data.kind === 'bytes' ? [data.bytes] : data.kind === 'computed' ? [data.compute()] : chunksOf(data.range);
+  const chunks = data.kind === 'bytes' ? [data.bytes] : data.kind === 'computed' ? data.chunks() : chunksOf(data.range);
   let crc = 0;
   let written = 0;
   for (const chunk of chunks) {

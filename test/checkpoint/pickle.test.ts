@@ -174,3 +174,31 @@ function opcodes(bytes: Uint8Array): number[] {
   }
   return ops;
 }
+
+describe('long integers (LONG1/LONG4)', () => {
+  const long4 = (data: Uint8Array): Uint8Array => {
+    const head = Buffer.alloc(7);
+    head.set([0x80, 0x02, 0x8b]);
+    head.writeUInt32LE(data.length, 3);
+    return Buffer.concat([head, data, Buffer.from([0x2e])]);
+  };
+  const value = (bytes: Uint8Array): bigint => {
+    const parsed = unpickle(bytes, hooks()).value;
+    if (parsed.kind !== 'int') throw new Error('not an int');
+    return parsed.value;
+  };
+
+  it('reads a 60 KB integer in linear time, two’s complement little-endian', () => {
+    const data = new Uint8Array(60_000);
+    data[0] = 0x39;
+    data[1] = 0x30;
+    data[data.length - 1] = 0x01;
+    expect(value(long4(data)) - (1n << BigInt(8 * (data.length - 1)))).toBe(12345n);
+    expect(value(long4(new Uint8Array(60_000).fill(0xff)))).toBe(-1n);
+    expect(value(long4(Uint8Array.from([0x00, 0x80])))).toBe(-32768n);
+  });
+
+  it('refuses an integer larger than any checkpoint holds', () => {
+    expect(() => unpickle(long4(new Uint8Array(100_000)), hooks())).toThrow(/an integer of 100000 bytes/);
+  });
+});

@@ -115,10 +115,10 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
   };
   const longFromBytes = (data: Uint8Array): bigint => {
     if (data.length === 0) return 0n;
-    let value = 0n;
-    for (let i = data.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(data[i]!);
-    if (data[data.length - 1]! & 0x80) value -= 1n << BigInt(8 * data.length);
-    return value;
+    if (data.length > MAX_INT_BYTES) fail(`an integer of ${data.length} bytes (more than any checkpoint holds; the file is corrupt or hostile)`);
+    // little-endian two's complement, read in linear time through hex (shifting byte by byte is quadratic)
+    const value = BigInt(`0x${Buffer.from(data).reverse().toString('hex')}`);
+    return data[data.length - 1]! & 0x80 ? value - (1n << BigInt(8 * data.length)) : value;
   };
   const reduce = (fn: PyValue, args: PyValue): PyValue => {
     const argList = args.kind === 'tuple' ? args.items : [args];
@@ -450,7 +450,11 @@ function persistent(hooks: UnpickleHooks, pid: PyValue, fail: (m: string) => nev
   return hooks.persistentLoad!(pid);
 }
 
+/** Integers past this size are refused: torch's largest are 64-bit; a bound keeps parsing time and memory small. */
+const MAX_INT_BYTES = 1 << 16;
+
 function parseBig(text: string, fail: (m: string) => never): bigint {
+  if (text.length > MAX_INT_BYTES) return fail(`an integer of ${text.length} digits (more than any checkpoint holds; the file is corrupt or hostile)`);
   try {
     return BigInt(text.trim());
   } catch {
