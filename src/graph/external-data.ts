@@ -1,10 +1,9 @@
 import { basename, isAbsolute, join, posix, win32 } from 'node:path';
 import { ModsurgError } from '../cli/errors.js';
-import { readStorage } from '../checkpoint/tensor.js';
-import { storageChunks } from '../checkpoint/storage-io.js';
-import type { ByteSink } from '../io/byte-sink.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openInput, STDIO, writeOutput } from '../io/files.js';
+import { inputHoldingMost, piecesLength, writePieces, type Piece } from '../io/pieces.js';
+import { PROTOBUF_LIMIT } from './model.js';
 import type { Initializer } from './graph.js';
 import {
   initializerBytes,
@@ -20,9 +19,6 @@ import {
  * models over protobuf's 2 GiB limit are stored. Reading follows onnxruntime's rules; writing lays the
  * data out as torch.onnx (onnx-ir) does.
  */
-
-/** Protobuf's limit on one message (INT_MAX bytes): onnxruntime and onnx refuse bigger models. */
-export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
 /** onnx's convert_model_to_external_data default: tensors of at least this many bytes move out. */
 export const DEFAULT_SIZE_THRESHOLD = 1024;
@@ -255,7 +251,7 @@ export function planDataLayout(
     );
   }
   return {
-    initializers: decided.map((d) => (d.inline && d.bytes ? initializerWithRawData(d.item, bytesOf(d.bytes)) : d.item)),
+    initializers: decided.map((d) => (d.inline && d.bytes ? initializerWithRawData(d.item, pieceOf(d.bytes)) : d.item)),
     pieces,
     dataSize: end,
     external: decided.filter((d) => d.moved).length,
@@ -264,43 +260,54 @@ export function planDataLayout(
   };
 }
 
-function bytesOf(bytes: InitializerBytes): Uint8Array {
-  return readStorage({ key: '', dtype: 'uint8', numel: bytes.length, location: 'cpu', data: bytes.data });
+/** An initializer's bytes as one piece: a range stays a range, to be copied when written. */
+function pieceOf(bytes: InitializerBytes): Piece {
+  switch (bytes.data.kind) {
+    case 'range':
+      return bytes.data.range;
+    case 'bytes':
+      return bytes.data.bytes;
+    case 'computed':
+      return Buffer.concat([...bytes.data.chunks()]);
+  }
 }
 
-/** Writes a data file: each piece at its offset, zeros in the alignment gaps, read from the input piecewise. */
-export function writeDataFile(pieces: readonly DataPiece[], sink: ByteSink, onProgress?: (bytes: number, total: number) => void): void {
-  const last = pieces[pieces.length - 1];
-  const total = last === undefined ? 0 : last.offset + last.bytes.length;
+/** A data file's bytes: each initializer at its offset, zeros in the alignment gaps. */
+export function dataFilePieces(pieces: readonly DataPiece[]): Piece[] {
+  const out: Piece[] = [];
+  let at = 0;
   for (const piece of pieces) {
-    if (sink.position < piece.offset) sink.write(new Uint8Array(piece.offset - sink.position));
-    for (const chunk of storageChunks({ key: piece.name, dtype: 'uint8', numel: piece.bytes.length, location: 'cpu', data: piece.bytes.data })) {
-      sink.write(chunk);
-      onProgress?.(sink.position, total);
-    }
+    if (at < piece.offset) out.push(new Uint8Array(piece.offset - at));
+    out.push(pieceOf(piece.bytes));
+    at = piece.offset + piece.bytes.length;
   }
+  return out;
 }
 
 /**
  * Writes a model and its data file so that both appear or neither does: each goes to a temporary file, and
- * the model is renamed into place only after its data file has been. On any error both temporaries go.
+ * the model is renamed into place only after its data file has been. On any error both temporaries go. A
+ * data file whose initializers keep the offsets they had in the input's starts as a kernel copy of it.
  */
 export async function writeModelWithData(
   modelPath: string,
-  model: readonly Uint8Array[],
+  model: readonly Piece[],
   dataPath: string,
   pieces: readonly DataPiece[],
   onProgress?: (bytes: number, total: number) => void,
 ): Promise<void> {
+  const data = dataFilePieces(pieces);
+  const total = piecesLength(data);
+  const copyOf = inputHoldingMost(data);
   await writeOutput(modelPath, async (modelSink) => {
-    for (const chunk of model) modelSink.write(chunk);
-    await writeOutput(dataPath, (dataSink) => writeDataFile(pieces, dataSink, onProgress));
+    writePieces(modelSink, model);
+    await writeOutput(dataPath, (dataSink) => writePieces(dataSink, data, (n) => onProgress?.(n, total)), copyOf ? { copyOf } : {});
   });
 }
 
 /** The size of a model's bytes, checked against protobuf's limit. */
-export function checkModelSize(chunks: readonly Uint8Array[], what: string): number {
-  const size = chunks.reduce((n, c) => n + c.length, 0);
+export function checkModelSize(pieces: readonly Piece[], what: string): number {
+  const size = piecesLength(pieces);
   if (size > PROTOBUF_LIMIT) {
     throw new ModsurgError(`${what} would be ${size.toLocaleString('en-US')} bytes, over protobuf's 2 GiB limit; keep the weights as external data (--external-data)`);
   }

@@ -3,18 +3,18 @@ import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
 import { sniff } from '../checkpoint/sniff.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { STDIO, writeOutput } from '../io/files.js';
+import { inputHoldingMost, piecesLength, writePieces, type Piece } from '../io/pieces.js';
 import {
   checkModelSize,
   hasExternalData,
   planDataLayout,
-  PROTOBUF_LIMIT,
   replacesExternalData,
   requestedLayout,
   writeModelWithData,
   type ExternalDataFiles,
   type LayoutRequest,
 } from './external-data.js';
-import { encodeOnnxModel, readOnnxModel, type OnnxModel } from './model.js';
+import { encodeOnnxModel, PROTOBUF_LIMIT, readOnnxModel, type OnnxModel } from './model.js';
 
 /** Reads an ONNX model, with the file named in any error. */
 export function readOnnxFile(source: ByteSource): OnnxModel {
@@ -44,6 +44,13 @@ export interface OnnxWriteSummary {
   readonly keptInputData: boolean;
 }
 
+/** Writes a model's bytes, starting from a kernel copy of the input when its weights stay where they were. */
+async function writeModelPieces(output: string, pieces: readonly Piece[], onProgress?: (bytes: number, total: number) => void): Promise<void> {
+  const copyOf = inputHoldingMost(pieces);
+  const total = piecesLength(pieces);
+  await writeOutput(output, (sink) => writePieces(sink, pieces, (n) => onProgress?.(n, total)), copyOf ? { copyOf } : {});
+}
+
 /** How a command writes its model: a copy (convert) gets data files of its own; an edit may keep the input's. */
 export type WritePolicy = 'copy' | 'edit';
 
@@ -70,22 +77,22 @@ export async function writeOnnxOutput(
     mayKeepData: policy === 'edit' && besideInput,
   });
   if (layout === undefined) {
-    const chunks = encodeOnnxModel(model);
-    checkModelSize(chunks, output);
-    await writeOutput(output, (sink) => chunks.forEach((chunk) => sink.write(chunk)));
+    const pieces = encodeOnnxModel(model);
+    checkModelSize(pieces, output);
+    await writeModelPieces(output, pieces, onProgress);
     return { dataFile: undefined, external: 0, dataBytes: 0, inlined: 0, inlinedBytes: 0, keptInputData: hasExternal };
   }
-  const size = encodeOnnxModel(model).reduce((n, c) => n + c.length, 0);
+  const size = piecesLength(encodeOnnxModel(model));
   const plan = planDataLayout(model.graph.initializers, layout, { external: external.opener, inlineBudget: PROTOBUF_LIMIT - size, toStdout: output === STDIO });
-  const chunks = encodeOnnxModel({ ...model, graph: { ...model.graph, initializers: plan.initializers } });
-  checkModelSize(chunks, output);
+  const pieces = encodeOnnxModel({ ...model, graph: { ...model.graph, initializers: plan.initializers } });
+  checkModelSize(pieces, output);
   const dataFile = plan.pieces.length > 0 && layout.kind !== 'inline' ? layout.location : undefined;
   if (dataFile === undefined) {
-    await writeOutput(output, (sink) => chunks.forEach((chunk) => sink.write(chunk)));
+    await writeModelPieces(output, pieces, onProgress);
   } else {
     const dataPath = join(dirname(output), dataFile);
     if (resolve(dataPath) === resolve(output)) throw new ModsurgError('the data file cannot be the model itself', output);
-    await writeModelWithData(output, chunks, dataPath, plan.pieces, onProgress);
+    await writeModelWithData(output, pieces, dataPath, plan.pieces, onProgress);
   }
   return {
     dataFile,

@@ -1,5 +1,6 @@
 import { elemTypeInfo } from './elem-type.js';
-import type { WireField } from './wire.js';
+import type { Piece } from '../io/pieces.js';
+import type { LazyField, WireField } from './wire.js';
 
 /** Decoded ONNX messages, as plain objects (protobufjs `toObject`, int64 as numbers, defaults omitted). */
 export interface StringEntry {
@@ -63,16 +64,23 @@ export interface TensorProto {
 }
 
 /**
- * A graph item: the decoded message, and the bytes it was read from while it is unchanged. Edits make
- * new items without `raw`; writers copy `raw` and encode the rest.
+ * A graph item: the decoded message, and the bytes it was read from while it is unchanged (the whole
+ * field, tag included; pieces, some of them ranges of the file). Edits make new items without `raw`;
+ * writers copy `raw` and encode the rest.
  */
 export interface Item<T> {
   readonly proto: T;
-  readonly raw?: Uint8Array;
+  readonly raw?: readonly Piece[];
 }
 export type GraphNode = Item<NodeProto>;
 export type ValueInfo = Item<ValueInfoProto>;
-export type Initializer = Item<TensorProto>;
+/**
+ * An initializer. A large one read from a file keeps its TensorProto's fields as read, its raw_data a
+ * range of the file (`tensorFields`); its `proto.raw_data` reads that range only if something asks.
+ */
+export interface Initializer extends Item<TensorProto> {
+  readonly tensorFields?: readonly LazyField[];
+}
 
 /**
  * The main graph of a model, in the spirit of onnx-graphsurgeon: nodes connected by tensor names,
@@ -85,7 +93,10 @@ export interface Graph {
   readonly outputs: readonly ValueInfo[];
   readonly valueInfo: readonly ValueInfo[];
   readonly initializers: readonly Initializer[];
-  /** The graph's fields as read, for their order and for the fields no edit touches. */
+  /**
+   * The graph's fields as read, for their order and for the fields no edit touches. The list fields
+   * (nodes, initializers, inputs, outputs, value_info) are only placeholders here: their items are in the lists.
+   */
   readonly fields: readonly WireField[];
 }
 

@@ -1,12 +1,12 @@
 import { ModsurgError } from '../cli/errors.js';
 import { dtypeInfo, type DType } from '../checkpoint/dtype.js';
-import { contiguousBytes, contiguousStride, numelOf, type StorageData, type Tensor } from '../checkpoint/tensor.js';
-import { BufferSource, type ByteSource } from '../io/byte-source.js';
+import { contiguousBytes, contiguousStride, isContiguous, numelOf, type StorageData, type Tensor } from '../checkpoint/tensor.js';
+import { BufferSource, readRange, type ByteRange, type ByteSource } from '../io/byte-source.js';
+import { materialize, pieceLength, piecesLength, type Piece } from '../io/pieces.js';
 import { elemTypeInfo } from './elem-type.js';
 import type { Initializer, TensorProto } from './graph.js';
-import { decode } from './model.js';
-import { onnxTypes } from './onnx-schema.js';
-import { lengthDelimited, readFields, stringOf, varintField, varintOf, type WireField } from './wire.js';
+import { decode, onnxTypes } from './onnx-schema.js';
+import { delimiterHead, lazyFieldPieces, lengthDelimited, readFields, readVarint, readVarintsBig, stringOf, varintField, type LazyField } from './wire.js';
 
 /**
  * ONNX initializers as checkpoint tensors and back. Bytes are not copied where the file already holds
@@ -93,48 +93,60 @@ export interface TensorFields {
   readonly name: string;
   readonly elemType: number;
   readonly dims: number[];
-  /** Where its values are. */
+  /** Where its values are: raw_data in memory or, for a large one read from a file, a range of it. */
   readonly data:
-    | { readonly kind: 'raw'; readonly bytes: Uint8Array }
-    | { readonly kind: 'typed'; readonly field: number; readonly parts: WireField[] }
+    | { readonly kind: 'raw'; readonly bytes: Uint8Array | ByteRange }
+    | { readonly kind: 'typed'; readonly field: number; readonly parts: Uint8Array[] }
     | { readonly kind: 'external'; readonly ref: ExternalRef }
     | { readonly kind: 'none' };
 }
 
-/** The TensorProto message of an initializer: the bytes it was read from, or its proto encoded. */
-function tensorPayload(item: Initializer): Uint8Array {
-  if (item.raw) return readFields(item.raw)[0]!.payload;
-  return onnxTypes.TensorProto.encode(onnxTypes.TensorProto.fromObject(item.proto)).finish();
+/** An initializer's TensorProto fields: as read (a large raw_data a range), from the bytes it was read from, or its proto encoded. */
+export function tensorWireFields(item: Initializer): readonly LazyField[] {
+  if (item.tensorFields) return item.tensorFields;
+  const payload = item.raw ? readFields(materialize(item.raw))[0]!.payload : onnxTypes.TensorProto.encode(onnxTypes.TensorProto.fromObject(item.proto)).finish();
+  return readFields(payload).map((f) => ({ field: f.field, wireType: f.wireType, head: f.bytes.subarray(0, f.bytes.length - f.payload.length), payload: f.payload }));
+}
+
+/** A field's payload that is always small (anything but raw_data): in memory. */
+function inMemory(field: LazyField): Uint8Array {
+  if (field.payload instanceof Uint8Array) return field.payload;
+  return readRange(field.payload);
+}
+
+/** The value of a varint field (wire type 0), whose payload is the varint itself. */
+function varintValue(field: LazyField): number {
+  return readVarint(inMemory(field), 0)[0];
 }
 
 export function readTensorFields(item: Initializer): TensorFields {
-  const fields = readFields(tensorPayload(item));
+  const fields = tensorWireFields(item);
   const name = item.proto.name ?? '';
-  const of = (field: number): WireField[] => fields.filter((f) => f.field === field);
+  const of = (field: number): LazyField[] => fields.filter((f) => f.field === field);
   const fail = (message: string): never => {
     throw new ModsurgError(`initializer '${name}': ${message}`);
   };
-  const dims = of(TENSOR_FIELD.dims).flatMap((f) => (f.wireType === 2 ? varints(f.payload) : [BigInt(varintOf(f))]).map(Number));
+  const dims = of(TENSOR_FIELD.dims).flatMap((f) => (f.wireType === 2 ? readVarintsBig(inMemory(f)) : [BigInt(varintValue(f))]).map(Number));
   const dataType = of(TENSOR_FIELD.dataType).pop();
-  const elemType = dataType ? varintOf(dataType) : 0;
+  const elemType = dataType ? varintValue(dataType) : 0;
   if (of(TENSOR_FIELD.segment).length > 0) fail('segmented tensors (TensorProto.segment) are not supported');
   const location = of(TENSOR_FIELD.dataLocation).pop();
-  if (location && varintOf(location) === EXTERNAL) return { name, elemType, dims, data: { kind: 'external', ref: externalRef(name, of(TENSOR_FIELD.externalData)) } };
+  if (location && varintValue(location) === EXTERNAL) return { name, elemType, dims, data: { kind: 'external', ref: externalRef(name, of(TENSOR_FIELD.externalData).map(inMemory)) } };
   const raw = of(TENSOR_FIELD.rawData).pop();
   if (raw) return { name, elemType, dims, data: { kind: 'raw', bytes: raw.payload } };
   for (const field of [TENSOR_FIELD.floatData, TENSOR_FIELD.int32Data, TENSOR_FIELD.int64Data, TENSOR_FIELD.doubleData, TENSOR_FIELD.uint64Data, TENSOR_FIELD.stringData]) {
     const parts = of(field);
-    if (parts.length > 0) return { name, elemType, dims, data: { kind: 'typed', field, parts } };
+    if (parts.length > 0) return { name, elemType, dims, data: { kind: 'typed', field, parts: parts.map(inMemory) } };
   }
   return { name, elemType, dims, data: { kind: 'none' } };
 }
 
-function externalRef(name: string, entries: WireField[]): ExternalRef {
+function externalRef(name: string, entries: Uint8Array[]): ExternalRef {
   const values = new Map<string, string>();
   for (const entry of entries) {
     let key = '';
     let value = '';
-    for (const f of readFields(entry.payload)) {
+    for (const f of readFields(entry)) {
       if (f.field === 1 && f.wireType === 2) key = stringOf(f.payload);
       if (f.field === 2 && f.wireType === 2) value = stringOf(f.payload);
     }
@@ -150,24 +162,6 @@ function externalRef(name: string, entries: WireField[]): ExternalRef {
   };
   const length = number('length');
   return { location, offset: number('offset') ?? 0, ...(length === undefined ? {} : { length }) };
-}
-
-/** Protobuf varints (a packed repeated field's payload), exact to 64 bits. */
-function varints(payload: Uint8Array): bigint[] {
-  const values: bigint[] = [];
-  let value = 0n;
-  let shift = 0n;
-  for (const byte of payload) {
-    value |= BigInt(byte & 0x7f) << shift;
-    shift += 7n;
-    if ((byte & 0x80) === 0) {
-      values.push(value);
-      value = 0n;
-      shift = 0n;
-    }
-  }
-  if (shift !== 0n) throw new ModsurgError('malformed protobuf: truncated varint in a packed field');
-  return values;
 }
 
 /** Opens the external data file a tensor names by its `location` (checking and resolving it first). */
@@ -192,6 +186,7 @@ export function initializerBytes(tensor: TensorFields, options: ReadInitializerO
   const { data, name } = tensor;
   switch (data.kind) {
     case 'raw': {
+      if (!(data.bytes instanceof Uint8Array)) return { length: data.bytes.length, data: { kind: 'range', range: data.bytes } };
       const view = Buffer.from(data.bytes.buffer, data.bytes.byteOffset, data.bytes.byteLength);
       return { length: view.length, data: { kind: 'range', range: { source: new BufferSource(name, view), offset: 0, length: view.length } } };
     }
@@ -255,7 +250,7 @@ const fieldNames: Record<number, string> = {
  * value and float16/bfloat16/float8 as their bit pattern, so each keeps its low bytes; int64_data and
  * uint64_data hold one varint per element.
  */
-function decodeTypedField(tensor: TensorFields, field: number, parts: WireField[]): Uint8Array {
+function decodeTypedField(tensor: TensorFields, field: number, parts: Uint8Array[]): Uint8Array {
   const { name, elemType } = tensor;
   const typeName = elemTypeInfo(elemType).name;
   const dtype = dtypeOfElemType(elemType);
@@ -267,10 +262,10 @@ function decodeTypedField(tensor: TensorFields, field: number, parts: WireField[
   let bytes: Uint8Array;
   if (field === TENSOR_FIELD.floatData || field === TENSOR_FIELD.doubleData) {
     // packed (wire type 2) or one fixed-size value per field (wire types 5 and 1): the payload is the value
-    bytes = Buffer.concat(parts.map((p) => p.payload));
+    bytes = Buffer.concat(parts);
   } else {
     // packed, or one varint per field: either way the payload is varints
-    const values = parts.flatMap((p) => varints(p.payload));
+    const values = parts.flatMap(readVarintsBig);
     const out = Buffer.alloc(values.length * size);
     values.forEach((value, i) => {
       const bits = dtype === 'bool' ? (value === 0n ? 0n : 1n) : BigInt.asUintN(size * 8, value);
@@ -329,24 +324,58 @@ export function tensorToInitializer(name: string, tensor: Tensor): TensorProto {
   return { dims: [...tensor.shape], data_type: elemType, name, raw_data: contiguousBytes(tensor) };
 }
 
+/**
+ * A tensor as an initializer item whose raw_data, for a contiguous tensor covering a range of its
+ * file, stays that range until written: loading a large checkpoint into a model never holds it whole.
+ */
+export function initializerOfTensor(name: string, tensor: Tensor): Initializer {
+  const elemType = elemTypeOfDtype(tensor.dtype);
+  if (elemType === undefined) throw new ModsurgError(`tensor '${name}': ONNX has no element type for ${tensor.dtype}`);
+  const proto: TensorProto = { dims: [...tensor.shape], data_type: elemType, name };
+  return initializerWithRawData({ proto }, tensorPiece(tensor));
+}
+
+/** A tensor's row-major bytes as one piece: the range of its file they are, for a contiguous tensor, else gathered. */
+export function tensorPiece(tensor: Tensor): Piece {
+  return tensorRange(tensor) ?? contiguousBytes(tensor);
+}
+
+function tensorRange(tensor: Tensor): ByteRange | undefined {
+  if (tensor.storage.data.kind !== 'range' || !isContiguous(tensor)) return undefined;
+  const range = tensor.storage.data.range;
+  const size = dtypeInfo(tensor.dtype).size;
+  const length = numelOf(tensor.shape) * size;
+  const start = tensor.storageOffset * size;
+  return start === 0 && length === range.length ? range : { source: range.source, offset: range.offset + start, length };
+}
+
 /** GraphProto.initializer: the field an initializer item's `raw` bytes are. */
 const GRAPH_INITIALIZER = 5;
 
-/** The initializer with its values in raw_data; its other fields (name, dims, doc_string, …) kept as they were. */
-export function initializerWithRawData(item: Initializer, bytes: Uint8Array): Initializer {
-  return withDataFields(item, [{ field: TENSOR_FIELD.rawData, bytes: lengthDelimited(TENSOR_FIELD.rawData, bytes) }]);
+/** The initializer with its values in raw_data (bytes, or a range copied when written); its other fields kept as they were. */
+export function initializerWithRawData(item: Initializer, data: Piece): Initializer {
+  return withDataFields(item, [{ field: TENSOR_FIELD.rawData, wireType: 2, head: delimiterHead(TENSOR_FIELD.rawData, pieceLength(data)), payload: data }]);
 }
 
 /** The initializer with its values in an external file (data_location EXTERNAL, location/offset/length). */
 export function initializerWithExternalData(item: Initializer, ref: Required<ExternalRef>): Initializer {
-  const entry = (key: string, value: string): Uint8Array[] =>
-    lengthDelimited(TENSOR_FIELD.externalData, Buffer.concat([...lengthDelimited(1, Buffer.from(key)), ...lengthDelimited(2, Buffer.from(value))]));
+  const entry = (key: string, value: string): LazyField => {
+    const payload = Buffer.concat([...lengthDelimited(1, Buffer.from(key)), ...lengthDelimited(2, Buffer.from(value))]);
+    return { field: TENSOR_FIELD.externalData, wireType: 2, head: delimiterHead(TENSOR_FIELD.externalData, payload.length), payload };
+  };
   return withDataFields(item, [
-    { field: TENSOR_FIELD.externalData, bytes: entry('location', ref.location) },
-    { field: TENSOR_FIELD.externalData, bytes: entry('offset', String(ref.offset)) },
-    { field: TENSOR_FIELD.externalData, bytes: entry('length', String(ref.length)) },
-    { field: TENSOR_FIELD.dataLocation, bytes: [varintField(TENSOR_FIELD.dataLocation, EXTERNAL)] },
+    entry('location', ref.location),
+    entry('offset', String(ref.offset)),
+    entry('length', String(ref.length)),
+    { field: TENSOR_FIELD.dataLocation, wireType: 0, head: varintField(TENSOR_FIELD.dataLocation, EXTERNAL).subarray(0, 1), payload: varintField(TENSOR_FIELD.dataLocation, EXTERNAL).subarray(1) },
   ]);
+}
+
+/** The initializer under another name, its data where it was (raw_data in its file stays there). */
+export function initializerRenamed(item: Initializer, name: string): Initializer {
+  const fields = tensorWireFields(item).filter((f) => f.field !== TENSOR_FIELD.name);
+  const payload = Buffer.from(name, 'utf8');
+  return initializerOfFields([...fields, { field: TENSOR_FIELD.name, wireType: 2, head: delimiterHead(TENSOR_FIELD.name, payload.length), payload }].sort((a, b) => a.field - b.field));
 }
 
 /**
@@ -354,16 +383,28 @@ export function initializerWithExternalData(item: Initializer, ref: Required<Ext
  * place, and the new ones go where a serializer puts them (by field number), so moving data out and back
  * in gives the original bytes.
  */
-function withDataFields(item: Initializer, added: { field: number; bytes: Uint8Array[] }[]): Initializer {
-  const kept = readFields(tensorPayload(item)).filter((f) => !DATA_FIELDS.has(f.field));
-  const parts: Uint8Array[] = [];
+function withDataFields(item: Initializer, added: LazyField[]): Initializer {
+  const kept = tensorWireFields(item).filter((f) => !DATA_FIELDS.has(f.field));
+  const fields: LazyField[] = [];
   let next = 0;
   for (const field of kept) {
-    while (next < added.length && added[next]!.field < field.field) parts.push(...added[next++]!.bytes);
-    parts.push(field.bytes);
+    while (next < added.length && added[next]!.field < field.field) fields.push(added[next++]!);
+    fields.push(field);
   }
-  while (next < added.length) parts.push(...added[next++]!.bytes);
-  const payload = Buffer.concat(parts);
-  const proto = decode<TensorProto>('TensorProto', payload);
-  return { proto, raw: Buffer.concat(lengthDelimited(GRAPH_INITIALIZER, payload)) };
+  while (next < added.length) fields.push(added[next++]!);
+  return initializerOfFields(fields);
+}
+
+/**
+ * An initializer item made of its TensorProto's fields, a large raw_data possibly a range of a file:
+ * its bytes are those fields, and its `proto` is decoded from the small ones, asking it for `raw_data`
+ * reads the range (only code that inspects values ever does).
+ */
+export function initializerOfFields(fields: readonly LazyField[], recordHead?: Uint8Array): Initializer {
+  const pieces = fields.flatMap(lazyFieldPieces);
+  const small = fields.filter((f) => f.payload instanceof Uint8Array).flatMap((f) => [f.head, f.payload as Uint8Array]);
+  const proto = decode<TensorProto>('TensorProto', Buffer.concat(small));
+  const range = fields.find((f) => f.field === TENSOR_FIELD.rawData && !(f.payload instanceof Uint8Array))?.payload as ByteRange | undefined;
+  if (range !== undefined) Object.defineProperty(proto, 'raw_data', { get: () => readRange(range), enumerable: true, configurable: true });
+  return { proto, raw: [recordHead ?? delimiterHead(GRAPH_INITIALIZER, piecesLength(pieces)), ...pieces], tensorFields: fields };
 }

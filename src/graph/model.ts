@@ -1,9 +1,11 @@
 import { dirname } from 'node:path';
 import { FormatError } from '../cli/errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { onnxTypes } from './onnx-schema.js';
-import { lengthDelimited, readFields, stringOf, varintOf, type WireField } from './wire.js';
-import type { Graph, GraphNode, Initializer, NodeProto, TensorProto, ValueInfo, ValueInfoProto } from './graph.js';
+import { BufferSource, type ByteSource } from '../io/byte-source.js';
+import { piecesLength, type Piece } from '../io/pieces.js';
+import { decode, onnxTypes } from './onnx-schema.js';
+import { initializerOfFields } from './initializers.js';
+import { delimiterHead, lengthDelimited, stringOf, varintOf, WireCursor, type FieldAt, type LazyField, type WireField } from './wire.js';
+import type { Graph, GraphNode, Initializer, Item, NodeProto, TensorProto, ValueInfo, ValueInfoProto } from './graph.js';
 
 /** Model-level facts, decoded for reports; the bytes they came from are kept in `fields`. */
 export interface ModelHeader {
@@ -23,6 +25,8 @@ export interface OnnxModel {
   readonly graph: Graph;
   /** The folder external data locations are relative to (undefined for stdin). */
   readonly folder: string | undefined;
+  /** The graph as read and the bytes of its records: a model whose graph was not replaced is written as read. */
+  readonly asRead?: { readonly graph: Graph; readonly records: readonly Piece[][] };
 }
 
 const MODEL_GRAPH = 7;
@@ -32,27 +36,26 @@ const GRAPH_INPUT = 11;
 const GRAPH_OUTPUT = 12;
 const GRAPH_VALUE_INFO = 13;
 
-const decodeOptions = { longs: Number, enums: Number, defaults: false, arrays: true };
 
-/** Decodes one ONNX message as a plain object: int64 as numbers, defaults omitted. */
-export function decode<T>(type: keyof typeof onnxTypes, bytes: Uint8Array): T {
-  const message = onnxTypes[type].decode(bytes);
-  return onnxTypes[type].toObject(message, decodeOptions) as T;
-}
+/** Protobuf's limit on one message (INT_MAX bytes): onnxruntime and onnx refuse bigger models. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
+/** Fields larger than this stay in the file as ranges (an initializer's raw_data) or are read on their own. */
+const LAZY_THRESHOLD = 64 << 10;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads a model's structure: every field but the initializers' large raw_data is read (nodes, inputs,
+ * outputs, small tensors), those stay ranges of the file, copied when the model is written. A model of
+ * any size is read in the time and memory its graph takes, not its weights.
+ */
 export function readOnnxModel(source: ByteSource, path: string | undefined): OnnxModel {
-  const bytes = source.read(0, source.size);
-  let fields: WireField[];
-  try {
-    fields = readFields(bytes);
-  } catch (error) {
-    throw new FormatError(`not a valid ONNX model (${(error as Error).message})`);
-  }
+  const { fields, graphRecords } = readModelFields(source);
   // protobuf's merge rules: a scalar field given twice keeps its last value, a message field given twice is
   // the merge of both (its parts are read as one)
   const irVersion = fields.findLast((f) => f.field === 1 && f.wireType === 0);
-  const graphBytes = graphPayload(fields);
-  if (!irVersion || graphBytes === undefined) throw new FormatError('not an ONNX model (no ir_version or graph)');
+  if (!irVersion || graphRecords.length === 0) throw new FormatError('not an ONNX model (no ir_version or graph)');
   const opsets = fields
     .filter((f) => f.field === 8 && f.wireType === 2)
     .map((f) => {
@@ -63,66 +66,146 @@ export function readOnnxModel(source: ByteSource, path: string | undefined): Onn
     const f = fields.findLast((x) => x.field === field && x.wireType === 2);
     return f ? stringOf(f.payload) : '';
   };
+  const graph = readGraphRecords(source, graphRecords);
+  const records = graphRecords.map((at): Piece[] => [source.read(at.start, at.payloadStart - at.start), { source, offset: at.payloadStart, length: at.end - at.payloadStart }]);
   return {
     header: { irVersion: varintOf(irVersion), opsets, producerName: text(2), producerVersion: text(3) },
     fields,
-    graph: readGraph(graphBytes),
+    graph,
     folder: path === undefined ? undefined : dirname(path),
+    asRead: { graph, records },
   };
 }
 
-/** ModelProto.graph's payload: its one record, or its records joined (protobuf merges them so); undefined when none. */
-export function graphPayload(fields: readonly WireField[]): Uint8Array | undefined {
-  const parts = fields.filter((f) => f.field === MODEL_GRAPH && f.wireType === 2);
-  if (parts.length === 0) return undefined;
-  return parts.length === 1 ? parts[0]!.payload : Buffer.concat(parts.map((p) => p.payload));
+/** A model's main graph; undefined for a model without one. */
+export function readModelGraph(source: ByteSource): Graph | undefined {
+  const { graphRecords } = readModelFields(source);
+  return graphRecords.length === 0 ? undefined : readGraphRecords(source, graphRecords);
 }
 
-/** Decodes a GraphProto's payload (ModelProto.graph), keeping each item's bytes. */
+/** ModelProto's fields, the graph's records only located. */
+function readModelFields(source: ByteSource): { fields: WireField[]; graphRecords: FieldAt[] } {
+  if (source.size > PROTOBUF_LIMIT) {
+    throw new FormatError(
+      `is ${source.size.toLocaleString('en-US')} bytes, over protobuf's 2 GiB limit: onnx and onnxruntime cannot read it (a model this large keeps its weights in external data)`,
+    );
+  }
+  const fields: WireField[] = [];
+  const graphRecords: FieldAt[] = [];
+  try {
+    const cursor = new WireCursor(source, 0, source.size);
+    while (!cursor.atEnd()) {
+      const at = cursor.next();
+      if (at.field === MODEL_GRAPH && at.wireType === 2) {
+        graphRecords.push(at);
+        fields.push(placeholder(at));
+      } else fields.push(wireField(cursor, at));
+    }
+  } catch (error) {
+    throw new FormatError(`not a valid ONNX model (${(error as Error).message})`);
+  }
+  return { fields, graphRecords };
+}
+
+/** A GraphProto held in memory (a subgraph, a model's bytes), decoded. */
 export function readGraph(bytes: Uint8Array): Graph {
-  const fields = readFields(bytes);
-  const of = (field: number) => fields.filter((f) => f.field === field && f.wireType === 2);
-  const valueInfo = (f: WireField): ValueInfo => ({ proto: decode<ValueInfoProto>('ValueInfoProto', f.payload), raw: f.bytes });
+  const source = new BufferSource('graph', Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return readGraphRecords(source, [{ field: MODEL_GRAPH, wireType: 2, start: 0, payloadStart: 0, end: bytes.length }]);
+}
+
+/** Decodes ModelProto.graph (its records read as one, as protobuf merges them), keeping each item's bytes. */
+function readGraphRecords(source: ByteSource, records: readonly FieldAt[]): Graph {
+  const fields: WireField[] = [];
+  const nodes: GraphNode[] = [];
+  const initializers: Initializer[] = [];
+  const lists: Record<number, ValueInfo[]> = { [GRAPH_INPUT]: [], [GRAPH_OUTPUT]: [], [GRAPH_VALUE_INFO]: [] };
+  for (const record of records) {
+    const cursor = new WireCursor(source, record.payloadStart, record.end);
+    while (!cursor.atEnd()) {
+      const at = cursor.next();
+      if (at.wireType !== 2 || !(at.field === GRAPH_NODE || at.field === GRAPH_INITIALIZER || at.field in lists)) {
+        fields.push(wireField(cursor, at));
+        continue;
+      }
+      fields.push(placeholder(at));
+      if (at.field === GRAPH_INITIALIZER && at.end - at.payloadStart > LAZY_THRESHOLD) {
+        initializers.push(lazyInitializer(source, cursor, at));
+        continue;
+      }
+      const bytes = cursor.bytes(at.start, at.end);
+      const payload = bytes.subarray(at.payloadStart - at.start);
+      if (at.field === GRAPH_NODE) nodes.push({ proto: decode<NodeProto>('NodeProto', payload), raw: [bytes] });
+      else if (at.field === GRAPH_INITIALIZER) initializers.push({ proto: decode<TensorProto>('TensorProto', payload), raw: [bytes] });
+      else lists[at.field]!.push({ proto: decode<ValueInfoProto>('ValueInfoProto', payload), raw: [bytes] });
+    }
+  }
   const nameField = fields.findLast((f) => f.field === 2 && f.wireType === 2);
   return {
     name: nameField ? stringOf(nameField.payload) : '',
-    nodes: of(GRAPH_NODE).map((f): GraphNode => ({ proto: decode<NodeProto>('NodeProto', f.payload), raw: f.bytes })),
-    initializers: of(GRAPH_INITIALIZER).map((f): Initializer => ({ proto: decode<TensorProto>('TensorProto', f.payload), raw: f.bytes })),
-    inputs: of(GRAPH_INPUT).map(valueInfo),
-    outputs: of(GRAPH_OUTPUT).map(valueInfo),
-    valueInfo: of(GRAPH_VALUE_INFO).map(valueInfo),
+    nodes,
+    initializers,
+    inputs: lists[GRAPH_INPUT]!,
+    outputs: lists[GRAPH_OUTPUT]!,
+    valueInfo: lists[GRAPH_VALUE_INFO]!,
     fields,
   };
 }
 
+/** A large initializer, its fields read but a large raw_data left in the file as a range. */
+function lazyInitializer(source: ByteSource, outer: WireCursor, at: FieldAt): Initializer {
+  const fields: LazyField[] = [];
+  const cursor = new WireCursor(source, at.payloadStart, at.end);
+  while (!cursor.atEnd()) {
+    const f = cursor.next();
+    const head = cursor.bytes(f.start, f.payloadStart);
+    const large = f.field === TENSOR_RAW_DATA && f.wireType === 2 && f.end - f.payloadStart > LAZY_THRESHOLD;
+    fields.push({ field: f.field, wireType: f.wireType, head, payload: large ? { source, offset: f.payloadStart, length: f.end - f.payloadStart } : cursor.bytes(f.payloadStart, f.end) });
+  }
+  return initializerOfFields(fields, outer.bytes(at.start, at.payloadStart));
+}
+
+const TENSOR_RAW_DATA = 9;
+
+function wireField(cursor: WireCursor, at: FieldAt): WireField {
+  const bytes = cursor.bytes(at.start, at.end);
+  return { field: at.field, wireType: at.wireType, bytes, payload: bytes.subarray(at.payloadStart - at.start) };
+}
+
+/** A field whose bytes live elsewhere (the graph, a list item): kept for its place in the order. */
+function placeholder(at: FieldAt): WireField {
+  return { field: at.field, wireType: at.wireType, bytes: EMPTY, payload: EMPTY };
+}
+
 /**
- * The bytes of a model: untouched fields copied, the graph's edited lists re-encoded. A graph read from
- * several records is written back in them while it is unchanged, else as one record where the first was.
+ * The bytes of a model: untouched fields copied, the graph's edited lists re-encoded, large weights as
+ * ranges of the file they came from. A graph not replaced since it was read is copied as its records
+ * were; an edited one read from several records is written as one (the merge protobuf reads them as),
+ * where the first was.
  */
-export function encodeOnnxModel(model: OnnxModel): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const graph = encodeGraph(model.graph);
-  const records = model.fields.filter((f) => f.field === MODEL_GRAPH && f.wireType === 2);
-  const unchanged = records.length > 1 && Buffer.from(graphPayload(records)!).equals(Buffer.from(graph));
+export function encodeOnnxModel(model: OnnxModel): Piece[] {
+  const out: Piece[] = [];
+  const records = model.asRead?.graph === model.graph ? [...model.asRead.records] : undefined;
   let written = false;
   for (const field of model.fields) {
-    if (field.field !== MODEL_GRAPH || field.wireType !== 2 || unchanged) out.push(field.bytes);
+    if (field.field !== MODEL_GRAPH || field.wireType !== 2) out.push(field.bytes);
+    else if (records) out.push(...records.shift()!);
     else if (!written) {
-      out.push(...lengthDelimited(MODEL_GRAPH, graph));
+      const graph = encodeGraph(model.graph);
+      out.push(delimiterHead(MODEL_GRAPH, piecesLength(graph)), ...graph);
       written = true;
     }
   }
   return out;
 }
 
-function encodeGraph(graph: Graph): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const lists: Record<number, { proto: object; raw?: Uint8Array }[]> = {
-    [GRAPH_NODE]: [...graph.nodes],
-    [GRAPH_INITIALIZER]: [...graph.initializers],
-    [GRAPH_INPUT]: [...graph.inputs],
-    [GRAPH_OUTPUT]: [...graph.outputs],
-    [GRAPH_VALUE_INFO]: [...graph.valueInfo],
+function encodeGraph(graph: Graph): Piece[] {
+  const parts: Piece[] = [];
+  const lists: Record<number, readonly Item<object>[]> = {
+    [GRAPH_NODE]: graph.nodes,
+    [GRAPH_INITIALIZER]: graph.initializers,
+    [GRAPH_INPUT]: graph.inputs,
+    [GRAPH_OUTPUT]: graph.outputs,
+    [GRAPH_VALUE_INFO]: graph.valueInfo,
   };
   const types: Record<number, keyof typeof onnxTypes> = {
     [GRAPH_NODE]: 'NodeProto',
@@ -135,7 +218,7 @@ function encodeGraph(graph: Graph): Uint8Array {
   const emit = (field: number): void => {
     emitted.add(field);
     for (const item of lists[field]!) {
-      if (item.raw) parts.push(item.raw);
+      if (item.raw) parts.push(...item.raw);
       else {
         const type = onnxTypes[types[field]!];
         parts.push(...lengthDelimited(field, type.encode(type.fromObject(item.proto)).finish()));
@@ -149,5 +232,5 @@ function encodeGraph(graph: Graph): Uint8Array {
     } else parts.push(field.bytes);
   }
   for (const field of [GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_OUTPUT, GRAPH_VALUE_INFO]) if (!emitted.has(field)) emit(field);
-  return Buffer.concat(parts);
+  return parts;
 }

@@ -271,3 +271,11 @@ export const onnxTypes: { readonly [M in MessageName]: protobuf.Type } = Object.
   {},
   Object.fromEntries(MESSAGES.map((name) => [name, { get: () => types()[name], enumerable: true }])),
 ) as { readonly [M in MessageName]: protobuf.Type };
+
+const decodeOptions = { longs: Number, enums: Number, defaults: false, arrays: true };
+
+/** Decodes one ONNX message as a plain object: int64 as numbers, defaults omitted. */
+export function decode<T>(type: MessageName, bytes: Uint8Array): T {
+  const message = onnxTypes[type].decode(bytes);
+  return onnxTypes[type].toObject(message, decodeOptions) as T;
+}

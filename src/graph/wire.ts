@@ -1,4 +1,6 @@
 import { FormatError } from '../cli/errors.js';
+import type { ByteRange, ByteSource } from '../io/byte-source.js';
+import type { Piece } from '../io/pieces.js';
 
 /**
  * The protobuf wire format, read field by field without decoding: what lets an edit re-encode only
@@ -15,17 +17,139 @@ export interface WireField {
 
 /** A varint at `at` and the position after it; a truncated or over-long one is a FormatError. */
 export function readVarint(bytes: Uint8Array, at: number): [value: number, next: number] {
+  return readVarintAt((i) => (i < bytes.length ? bytes[i]! : -1), at);
+}
+
+/** The one varint decoder: `byteAt` gives the byte at an offset, or -1 past the end. */
+function readVarintAt(byteAt: (at: number) => number, at: number): [value: number, next: number] {
   let value = 0;
   let scale = 1;
-  for (let i = at; i < bytes.length; i++) {
-    const byte = bytes[i]!;
+  for (let i = at; i - at < 10; i++) {
+    const byte = byteAt(i);
+    if (byte < 0) break;
     value += (byte & 0x7f) * scale;
     if ((byte & 0x80) === 0) return [value, i + 1];
     scale *= 128;
-    if (i - at > 9) break;
   }
   throw new FormatError('malformed protobuf: bad varint (truncated file?)');
 }
+
+/** Varints exact to 64 bits (a packed repeated field's payload, int64 values). */
+export function readVarintsBig(payload: Uint8Array): bigint[] {
+  const values: bigint[] = [];
+  let value = 0n;
+  let shift = 0n;
+  for (const byte of payload) {
+    value |= BigInt(byte & 0x7f) << shift;
+    shift += 7n;
+    if ((byte & 0x80) === 0) {
+      values.push(value);
+      value = 0n;
+      shift = 0n;
+    }
+  }
+  if (shift !== 0n) throw new FormatError('malformed protobuf: truncated varint in a packed field');
+  return values;
+}
+
+/**
+ * A field whose payload may stay in its file: a large `raw_data` is a range, copied when written and
+ * never read whole. `head` is the tag (and length) before the payload.
+ */
+export interface LazyField {
+  readonly field: number;
+  readonly wireType: number;
+  readonly head: Uint8Array;
+  readonly payload: Uint8Array | ByteRange;
+}
+
+export function lazyFieldPieces(field: LazyField): Piece[] {
+  return [field.head, field.payload];
+}
+
+/** A field as the cursor meets it: where its tag, payload and end are in the source. */
+export interface FieldAt {
+  readonly field: number;
+  readonly wireType: number;
+  readonly start: number;
+  readonly payloadStart: number;
+  readonly end: number;
+}
+
+/**
+ * Walks a message's fields in a source without reading the payloads: the tag and length of each field
+ * are read through a small window, so a 2 GiB model's structure is found by reading kilobytes.
+ */
+export class WireCursor {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+  private at: number;
+
+  constructor(
+    private readonly source: ByteSource,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.at = start;
+    if (end > source.size) throw new FormatError('malformed protobuf: field runs past the end (truncated file?)');
+  }
+
+  atEnd(): boolean {
+    return this.at >= this.end;
+  }
+
+  /** The next field's place; the cursor moves past it. */
+  next(): FieldAt {
+    const start = this.at;
+    const [tag, afterTag] = readVarintAt((i) => this.byteAt(i), start);
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (field === 0) throw new FormatError('malformed protobuf: field number 0');
+    let payloadStart = afterTag;
+    let end: number;
+    switch (wireType) {
+      case 0:
+        end = readVarintAt((i) => this.byteAt(i), afterTag)[1];
+        break;
+      case 1:
+        end = afterTag + 8;
+        break;
+      case 2: {
+        const [length, afterLength] = readVarintAt((i) => this.byteAt(i), afterTag);
+        payloadStart = afterLength;
+        end = afterLength + length;
+        break;
+      }
+      case 5:
+        end = afterTag + 4;
+        break;
+      default:
+        throw new FormatError(`malformed protobuf: wire type ${wireType}`);
+    }
+    if (end > this.end) throw new FormatError('malformed protobuf: field runs past the end (truncated file?)');
+    this.at = end;
+    return { field, wireType, start, payloadStart, end };
+  }
+
+  /** Bytes of the source, copied (so the window can move on). */
+  bytes(start: number, end: number): Uint8Array {
+    if (start >= this.windowStart && end <= this.windowStart + this.window.length) {
+      return Buffer.from(this.window.subarray(start - this.windowStart, end - this.windowStart));
+    }
+    return this.source.read(start, end - start);
+  }
+
+  private byteAt(at: number): number {
+    if (at >= this.end) return -1;
+    if (at < this.windowStart || at >= this.windowStart + this.window.length) {
+      this.windowStart = at;
+      this.window = this.source.read(at, Math.min(WINDOW, this.end - at));
+    }
+    return this.window[at - this.windowStart]!;
+  }
+}
+
+const WINDOW = 64 << 10;
 
 /** Splits a message into its fields, in file order. */
 export function readFields(bytes: Uint8Array): WireField[] {
@@ -78,7 +202,12 @@ function varint(value: number): number[] {
 
 /** A length-delimited field: tag, length, payload. */
 export function lengthDelimited(field: number, payload: Uint8Array): Uint8Array[] {
-  return [Uint8Array.from([...varint(field * 8 + 2), ...varint(payload.length)]), payload];
+  return [delimiterHead(field, payload.length), payload];
+}
+
+/** The tag and length that open a length-delimited field of `length` bytes. */
+export function delimiterHead(field: number, length: number): Uint8Array {
+  return Uint8Array.from([...varint(field * 8 + 2), ...varint(length)]);
 }
 
 export function varintField(field: number, value: number): Uint8Array {

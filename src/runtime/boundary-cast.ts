@@ -1,7 +1,9 @@
 import { dirname } from 'node:path';
 import { ModsurgError } from '../cli/errors.js';
 import { tensorNames, tensorTypeOf, uniqueName, valueInfoProto, type AttributeProto, type Graph, type GraphNode, type NodeProto, type TypeProto, type ValueInfo, type ValueInfoProto } from '../graph/graph.js';
+import { initializerRenamed } from '../graph/initializers.js';
 import { encodeOnnxModel, readOnnxModel } from '../graph/model.js';
+import { materialize } from '../io/pieces.js';
 import { BufferSource } from '../io/byte-source.js';
 import { onnxTypeName } from './signature.js';
 
@@ -107,12 +109,12 @@ export function boundaryCastCopy(modelBytes: Buffer, modelPath: string): Boundar
     // such an output may be a constant: its initializer now holds the internal tensor
     initializers: graph.initializers.map((i) => {
       const to = renames.get(i.proto.name ?? '');
-      return to === undefined ? i : { proto: { ...i.proto, name: to } };
+      return to === undefined ? i : initializerRenamed(i, to);
     }),
     valueInfo: [...graph.valueInfo.filter((v) => !renames.has(v.proto.name ?? '')), ...internalInfo],
   };
   return {
-    bytes: Buffer.concat(encodeOnnxModel({ ...model, graph: edited })),
+    bytes: materialize(encodeOnnxModel({ ...model, graph: edited })),
     cast: { inputs: castInputs, outputs: castOutputs, types },
     folder: dirname(modelPath),
   };

@@ -1,10 +1,12 @@
 import type { InferenceSession } from 'onnxruntime-node';
 import { ModsurgError } from '../cli/errors.js';
 import { elemTypeByName, INT64 } from '../graph/elem-type.js';
-import { isTensorValueType, tensorNames, uniqueName, type Graph, type TensorType, type ValueType } from '../graph/graph.js';
-import { unreachableFromStdin } from '../graph/external-data.js';
-import { readTensorFields } from '../graph/initializers.js';
+import { readStorage } from '../checkpoint/tensor.js';
+import { isTensorValueType, tensorNames, uniqueName, type Graph, type Initializer, type TensorType, type ValueInfo, type ValueType } from '../graph/graph.js';
+import { ExternalDataFiles } from '../graph/external-data.js';
+import { initializerBytes, initializerWithRawData, readTensorFields } from '../graph/initializers.js';
 import { encodeOnnxModel, type OnnxModel } from '../graph/model.js';
+import { materialize, pieceLength } from '../io/pieces.js';
 import { addOutputs } from '../graph/surgery/add-output.js';
 import { loadOrt } from './session.js';
 
@@ -13,28 +15,24 @@ export class ModelLoadError extends ModsurgError {
   override name = 'ModelLoadError';
 }
 
+/** Initializers this large are weights: the weightless copy onnxruntime checks declares them as inputs. */
+const WEIGHT_BYTES = 64 << 10;
+
 /**
  * Loads a model in onnxruntime without running it: the proof that an edited model is one onnxruntime
  * accepts (types and shapes checked through its whole graph), and onnxruntime's shape inference for
- * its outputs, symbolic dims by name. External data is read from the folder of the model it came from.
+ * its outputs, symbolic dims by name. It loads a weightless copy (`weightless`), so a model of any size
+ * is checked in the memory and time its graph takes.
  */
 export async function onnxruntimeOutputTypes(model: OnnxModel): Promise<Map<string, ValueType>> {
-  // from bytes, onnxruntime would look for the data in the working folder, where it may find another file
-  if (model.folder === undefined) {
-    const external = model.graph.initializers.map(readTensorFields).find((t) => t.data.kind === 'external');
-    if (external?.data.kind === 'external') {
-      throw unreachableFromStdin(external.name, external.data.ref.location);
-    }
-  }
   const ort = await loadOrt();
+  const shadow = weightless(model);
   let session: InferenceSession;
   try {
     // basic optimisations (constant folding) as any session has them: with none, onnxruntime cannot even
     // type some valid float16 graphs (its InsertedPrecisionFreeCast nodes)
     const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'basic', logSeverityLevel: 4 };
-    // external data lies next to the model file, not next to this in-memory copy
-    if (model.folder !== undefined) (options as { extra?: unknown }).extra = { session: { model_external_initializers_file_folder_path: model.folder } };
-    session = await ort.InferenceSession.create(Buffer.concat(encodeOnnxModel(model)), options);
+    session = await ort.InferenceSession.create(materialize(encodeOnnxModel(shadow)), options);
   } catch (error) {
     throw new ModelLoadError(`onnxruntime cannot load the model: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -63,6 +61,44 @@ export async function onnxruntimeOutputTypes(model: OnnxModel): Promise<Map<stri
     if (isTensorValueType(type) && type.shape?.length === 0) types.set(name, await scalarOrUnknown(model, name, type));
   }
   return types;
+}
+
+/**
+ * The model as onnxruntime types it, without its weights: each initializer of 64 KiB or more, and each
+ * kept in external data that cannot be read, becomes a graph input of its element type and shape (types
+ * and shapes come out the same); smaller ones (shapes, axes, scales, whose values inference may use) stay,
+ * external ones read in. Nothing of the weights is read or copied.
+ */
+function weightless(model: OnnxModel): OnnxModel {
+  const { graph } = model;
+  const declared = new Set(graph.inputs.map((i) => i.proto.name ?? ''));
+  const inputs: ValueInfo[] = [...graph.inputs];
+  const initializers: Initializer[] = [];
+  const external = new ExternalDataFiles(model.folder, 'model');
+  try {
+    for (const item of graph.initializers) {
+      const fields = readTensorFields(item);
+      const length = fields.data.kind === 'raw' ? pieceLength(fields.data.bytes) : fields.data.kind === 'external' ? (fields.data.ref.length ?? Infinity) : 0;
+      if (length < WEIGHT_BYTES && fields.data.kind !== 'external') {
+        initializers.push(item);
+        continue;
+      }
+      if (length < WEIGHT_BYTES && model.folder !== undefined) {
+        try {
+          const bytes = initializerBytes(fields, { external: external.opener });
+          initializers.push(initializerWithRawData(item, readStorage({ key: '', dtype: 'uint8', numel: bytes.length, location: 'cpu', data: bytes.data })));
+          continue;
+        } catch {
+          // unreadable here: typed as an input, as the large ones are
+        }
+      }
+      if (declared.has(fields.name)) continue;
+      inputs.push({ proto: { name: fields.name, type: { tensor_type: { elem_type: fields.elemType, shape: { dim: fields.dims.map((d) => ({ dim_value: d })) } } } } });
+    }
+  } finally {
+    external.close();
+  }
+  return { ...model, graph: { ...graph, inputs, initializers } };
 }
 
 /** A tensor onnxruntime reported with dims []: a scalar when its Shape has 0 elements, else of unknown shape. */

@@ -2,8 +2,8 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { ModsurgError } from '../cli/errors.js';
 import { elemTypeByName, elemTypeInfo } from '../graph/elem-type.js';
 import { tensorTypeOf, type TypeProto, type ValueInfo } from '../graph/graph.js';
-import { graphPayload, readGraph } from '../graph/model.js';
-import { readFields } from '../graph/wire.js';
+import { readModelGraph } from '../graph/model.js';
+import { BufferSource } from '../io/byte-source.js';
 import { isHostDtype, type HostDtype } from './dtypes.js';
 import { readBinaryInput } from './tensor-files.js';
 
@@ -53,9 +53,8 @@ export interface GraphSignature {
  * has no inputs or outputs.
  */
 export function readGraphSignature(model: Uint8Array): GraphSignature {
-  const payload = graphPayload(readFields(model));
-  if (payload === undefined) return { inputs: [], outputs: [] };
-  const graph = readGraph(payload);
+  const graph = readModelGraph(new BufferSource('model', Buffer.from(model.buffer, model.byteOffset, model.byteLength)));
+  if (graph === undefined) return { inputs: [], outputs: [] };
   const initializers = new Set(graph.initializers.map((i) => i.proto.name ?? ''));
   return { inputs: graph.inputs.map(graphValue).filter((input) => !initializers.has(input.name)), outputs: graph.outputs.map(graphValue) };
 }

@@ -9,9 +9,8 @@ import {
   defaultDataFileName,
   ExternalDataFiles,
   planDataLayout,
-  PROTOBUF_LIMIT,
   requestedLayout,
-  writeDataFile,
+  dataFilePieces,
 } from '../../src/graph/external-data.js';
 import type { Initializer, TensorProto } from '../../src/graph/graph.js';
 import {
@@ -24,11 +23,12 @@ import {
   readTensorFields,
   tensorToInitializer,
 } from '../../src/graph/initializers.js';
-import { readOnnxModel } from '../../src/graph/model.js';
+import { PROTOBUF_LIMIT, readOnnxModel } from '../../src/graph/model.js';
 import { onnxTypes } from '../../src/graph/onnx-schema.js';
 import { lengthDelimited, varintField } from '../../src/graph/wire.js';
 import { MemorySink } from '../../src/io/byte-sink.js';
 import { FileSource } from '../../src/io/byte-source.js';
+import { materialize, writePieces } from '../../src/io/pieces.js';
 import { fixture, scratchDir } from '../helpers/cli.js';
 
 const open = (name: string) => readOnnxModel(new FileSource(name, fixture(name)), fixture(name));
@@ -36,7 +36,7 @@ const open = (name: string) => readOnnxModel(new FileSource(name, fixture(name))
 /** An initializer item as a model holds one: the GraphProto field's bytes and the decoded proto. */
 function item(proto: TensorProto): Initializer {
   const payload = onnxTypes.TensorProto.encode(onnxTypes.TensorProto.fromObject(proto)).finish();
-  return { proto, raw: Buffer.concat(lengthDelimited(5, payload)) };
+  return { proto, raw: [Buffer.concat(lengthDelimited(5, payload))] };
 }
 
 /** An item from hand-made TensorProto fields (for 64-bit values protobufjs numbers cannot hold). */
@@ -47,7 +47,7 @@ function wireItem(name: string, dataType: number, dims: number[], dataFields: Ui
     ...lengthDelimited(8, Buffer.from(name)),
     ...dataFields,
   ]);
-  return { proto: { name, data_type: dataType, dims }, raw: Buffer.concat(lengthDelimited(5, payload)) };
+  return { proto: { name, data_type: dataType, dims }, raw: [Buffer.concat(lengthDelimited(5, payload))] };
 }
 
 function varint(value: bigint): number[] {
@@ -149,7 +149,7 @@ describe('raw_data initializers', () => {
     const tensor = initializerTensor(first);
     expect(tensor).toMatchObject({ dtype: 'float32', shape: [10, 8], stride: [8, 1], storageOffset: 0, parameter: false, requiresGrad: false });
     expect(tensor.storage.data.kind).toBe('range');
-    expect(contiguousBytes(tensor).buffer).toBe(first.raw!.buffer);
+    expect(contiguousBytes(tensor).buffer).toBe((first.raw![0] as Uint8Array).buffer);
   });
 
   it('every fixture initializer reads, in graph order', () => {
@@ -290,7 +290,7 @@ describe('moving initializer data', () => {
         ]);
         expect(out.proto.raw_data).toBeUndefined();
         const back = initializerWithRawData(out, bytes);
-        expect(Buffer.from(back.raw!).equals(Buffer.from(original.raw!)), original.proto.name).toBe(true);
+        expect(materialize(back.raw!).equals(materialize(original.raw!)), original.proto.name).toBe(true);
       }
     }
   });
@@ -299,7 +299,7 @@ describe('moving initializer data', () => {
     const original = item({ name: 'w', data_type: 1, dims: [1], raw_data: new Uint8Array(4), doc_string: 'kept', metadata_props: [{ key: 'k', value: 'v' }] });
     const out = initializerWithExternalData(original, { location: 'd', offset: 0, length: 4 });
     expect(out.proto).toMatchObject({ doc_string: 'kept', metadata_props: [{ key: 'k', value: 'v' }] });
-    expect(Buffer.from(initializerWithRawData(out, new Uint8Array(4)).raw!).equals(Buffer.from(original.raw!))).toBe(true);
+    expect(materialize(initializerWithRawData(out, new Uint8Array(4)).raw!).equals(materialize(original.raw!))).toBe(true);
   });
 
   it('plans a data file: threshold, offsets, and what stays inline', () => {
@@ -315,7 +315,7 @@ describe('moving initializer data', () => {
     }
     expect(plan.dataSize).toBe(end);
     const sink = new MemorySink();
-    writeDataFile(plan.pieces, sink);
+    writePieces(sink, dataFilePieces(plan.pieces));
     expect(sink.toBuffer().equals(Buffer.concat(big.map((i) => i.proto.raw_data!)))).toBe(true);
     // small ones untouched, byte for byte
     plan.initializers.forEach((after, i) => {
@@ -329,7 +329,7 @@ describe('moving initializer data', () => {
     const plan = planDataLayout([small, large], { kind: 'external', location: 'm.data', threshold: 0 }, {});
     expect(plan.pieces.map((p) => [p.name, p.offset])).toEqual([['small', 0], ['large', 65536]]);
     const sink = new MemorySink();
-    writeDataFile(plan.pieces, sink);
+    writePieces(sink, dataFilePieces(plan.pieces));
     const bytes = sink.toBuffer();
     expect(bytes.length).toBe(65536 + (1 << 20) + 5);
     expect(hex(bytes.subarray(0, 4))).toBe('01020300');

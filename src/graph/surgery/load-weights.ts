@@ -1,6 +1,8 @@
 import { ModsurgError } from '../../cli/errors.js';
 import { contiguousBytes, type Tensor } from '../../checkpoint/tensor.js';
+import { materialize, type Piece } from '../../io/pieces.js';
 import { elemTypeInfo } from '../elem-type.js';
+import { initializerRenamed, initializerWithRawData, tensorPiece } from '../initializers.js';
 import { attribute, tensorNames, uniqueName, type Graph, type GraphNode, type Initializer } from '../graph.js';
 import { graphModules, isWithin } from '../module-scopes.js';
 
@@ -98,9 +100,12 @@ function slotOf(node: GraphNode, index: number): { member: string; transposed: b
 
 const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/** The bytes an initializer must hold for a key: the tensor's, transposed where the graph stores it so. */
-function valueBytes(tensor: Tensor, transposed: boolean): Uint8Array {
-  if (!transposed) return contiguousBytes(tensor);
+/**
+ * The bytes an initializer must hold for a key: the tensor's (a range of the checkpoint, copied when the
+ * model is written), transposed where the graph stores it so.
+ */
+function valueBytes(tensor: Tensor, transposed: boolean): Piece {
+  if (!transposed) return tensorPiece(tensor);
   const [rows, cols] = tensor.shape as [number, number];
   const [rowStride, colStride] = tensor.stride as [number, number];
   return contiguousBytes({ ...tensor, shape: [cols, rows], stride: [colStride, rowStride] });
@@ -286,7 +291,7 @@ export function loadWeights(graph: Graph, tensors: readonly [string, Tensor][]):
   for (const [name, group] of byInitializer) {
     const initializer = byName.get(name)!;
     const values = group.map((c) => valueBytes(c.tensor, c.transposed));
-    const allEqual = values.every((v) => Buffer.from(v).equals(Buffer.from(values[0]!)));
+    const allEqual = values.length === 1 || values.every((v) => materialize([v]).equals(materialize([values[0]!])));
     // readers no key speaks for (their keys are not in the checkpoint) keep the value they had
     const owned = new Set(group.flatMap((c) => c.readers.map(readerId)));
     const unownedReaders = (readersOf.get(name) ?? []).filter((r) => !owned.has(readerId(r)) && !readsThroughAlias(r, name));
@@ -306,7 +311,7 @@ export function loadWeights(graph: Graph, tensors: readonly [string, Tensor][]):
     const keeper = group.find((c) => c.placement === 'name');
     if (keeper && (unownedReaders.length > 0 || unownedAliases.length > 0)) {
       const copy = uniqueName(used, `${name}_exported`);
-      added.push({ proto: { ...initializer.proto, name: copy } });
+      added.push(initializerRenamed(initializer, copy));
       for (const reader of unownedReaders) rewire(reader, copy);
       for (const alias of unownedAliases) rewire({ node: alias, index: 0 }, copy);
     }
@@ -319,7 +324,7 @@ export function loadWeights(graph: Graph, tensors: readonly [string, Tensor][]):
       const own = claim.alias ? claim.alias.proto.output![0]! : uniqueName(used, claim.key);
       if (claim.alias) droppedAliases.add(claim.alias);
       else for (const reader of claim.readers) rewire(reader, own);
-      added.push({ proto: { ...withData(initializer, values[i]!).proto, name: own } });
+      added.push(initializerRenamed(withData(initializer, values[i]!), own));
       separated.push({ key: claim.key, from: name });
       loaded.push({ key: claim.key, initializer: own, placement: claim.placement, transposed: claim.transposed });
     });
@@ -379,17 +384,6 @@ function unplacedReason(module: string, member: string, nodes: readonly GraphNod
 }
 
 /** The same initializer with new little-endian bytes in raw_data (external data is brought inline). */
-function withData(initializer: Initializer, bytes: Uint8Array): Initializer {
-  const {
-    raw_data: _raw,
-    float_data: _f,
-    int32_data: _i32,
-    int64_data: _i64,
-    double_data: _d,
-    uint64_data: _u64,
-    external_data: _external,
-    data_location: _location,
-    ...rest
-  } = initializer.proto;
-  return { proto: { ...rest, raw_data: bytes } };
+function withData(initializer: Initializer, bytes: Piece): Initializer {
+  return initializerWithRawData(initializer, bytes);
 }
