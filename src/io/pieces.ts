@@ -21,13 +21,35 @@ export function piecesLength(pieces: readonly Piece[]): number {
   return total;
 }
 
+/**
+ * Writes pieces in order. Small in-memory pieces (an ONNX graph is thousands of them) are gathered and
+ * written together, so a model costs a few writes, not one system call per node.
+ */
 export function writePieces(sink: ByteSink, pieces: readonly Piece[], onProgress?: (bytes: number) => void): void {
+  let gathered: Uint8Array[] = [];
+  let gatheredLength = 0;
+  const flush = (): void => {
+    if (gathered.length === 0) return;
+    sink.write(gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, gatheredLength));
+    gathered = [];
+    gatheredLength = 0;
+  };
   for (const piece of pieces) {
-    if (isRange(piece)) sink.copy(piece);
-    else sink.write(piece);
-    if (isRange(piece)) onProgress?.(sink.position);
+    if (!isRange(piece) && piece.byteLength < GATHER) {
+      gathered.push(piece);
+      if ((gatheredLength += piece.byteLength) >= GATHER) flush();
+      continue;
+    }
+    flush();
+    if (isRange(piece)) {
+      sink.copy(piece);
+      onProgress?.(sink.position);
+    } else sink.write(piece);
   }
+  flush();
 }
+
+const GATHER = 1 << 20;
 
 /** The pieces as one buffer, ranges read (one piece in memory is a view of it): only for what is small. */
 export function materialize(pieces: readonly Piece[]): Buffer {
