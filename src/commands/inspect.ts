@@ -3,16 +3,12 @@ import { ModsurgCommand } from '../cli/base-command.js';
 import { inputArg } from '../cli/flags.js';
 import { ModsurgError, withFile } from '../cli/errors.js';
 import { formatBytes, renderCheckpointSummary, unsafeGlobalWarnings } from '../cli/render-inspect.js';
-import { renderOnnxSummary } from '../cli/render-onnx.js';
-import { Progress, type Reporter } from '../cli/report.js';
+import { Progress } from '../cli/report.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { summarizeCheckpoint } from '../checkpoint/inspect.js';
 import { sniff } from '../checkpoint/sniff.js';
-import { readOnnxModel } from '../graph/model.js';
-import { summarizeOnnx, type OnnxSummary } from '../graph/summary.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { completeInput, openStreamingInput, STDIO } from '../io/files.js';
+import { completeInput, openStreamingInput } from '../io/files.js';
 import { PipeSource } from '../io/pipe-source.js';
 import { verifyStorages } from '../checkpoint/storage-io.js';
 
@@ -41,7 +37,8 @@ export default class Inspect extends ModsurgCommand {
     try {
       if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') {
         if (flags.verify) throw new ModsurgError('--verify checks the CRC-32s of a checkpoint; an ONNX file has none', source.name);
-        return this.inspectOnnx(source, args.input, reporter, flags.depth ?? Infinity);
+        const { inspectOnnx } = await import('../cli/inspect-onnx.js');
+        return inspectOnnx(source, args.input, reporter, flags.depth ?? Infinity);
       }
       const checkpoint = readCheckpoint(source);
       const verified = flags.verify ? verifyCheckpoint(checkpoint, source) : undefined;
@@ -67,35 +64,6 @@ export default class Inspect extends ModsurgCommand {
     } finally {
       source.close();
     }
-  }
-
-  private inspectOnnx(source: ByteSource, input: string, reporter: Reporter, depth: number): void {
-    let summary: OnnxSummary;
-    try {
-      summary = summarizeOnnx(readOnnxModel(source, input === STDIO ? undefined : input));
-    } catch (error) {
-      throw withFile(error, source.name);
-    }
-    reporter.info(renderOnnxSummary(source.name, source.size, summary, reporter.colour, depth));
-    reporter.json({
-      file: source.name,
-      size: source.size,
-      format: summary.format,
-      irVersion: summary.irVersion,
-      opsets: summary.opsets,
-      producer: summary.producer,
-      graphName: summary.graphName,
-      inputs: summary.inputs,
-      outputs: summary.outputs,
-      nodes: summary.nodes,
-      ops: summary.ops,
-      tensors: summary.tensors,
-      totals: summary.totals,
-      constants: summary.constants,
-      externalData: summary.externalData,
-      modules: summary.modules,
-      scopeSources: summary.scopeSources,
-    });
   }
 }
 

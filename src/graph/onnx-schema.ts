@@ -1,4 +1,5 @@
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 
 /**
  * The ONNX IR as protobuf messages (onnx.proto3, IR version 11 / onnx 1.20), written from the ONNX
@@ -257,10 +258,14 @@ type MessageName = (typeof MESSAGES)[number];
 
 let parsed: Record<MessageName, protobuf.Type> | undefined;
 
-/** The schema is parsed when a message type is first used, so commands that never touch ONNX do not pay for it. */
+/**
+ * protobufjs is loaded and the schema parsed when a message type is first used, so commands that never
+ * touch ONNX (a checkpoint's inspect, a rename) do not pay for either at start-up.
+ */
 function types(): Record<MessageName, protobuf.Type> {
   if (!parsed) {
-    const root = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+    const { parse } = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+    const root = parse(ONNX_PROTO, { keepCase: true }).root;
     parsed = Object.fromEntries(MESSAGES.map((name) => [name, root.lookupType(`onnx.${name}`)])) as Record<MessageName, protobuf.Type>;
   }
   return parsed;
