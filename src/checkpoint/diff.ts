@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { dtypeInfo } from './dtype.js';
 import { decode } from './numeric.js';
 import { keyText, type PyValue } from './pickle/value.js';

@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
+import { FormatError, ModsurgError, withFile } from '../errors.js';
 import { FileSource, type ByteSource } from '../io/byte-source.js';
 import { PipeSource } from '../io/pipe-source.js';
 import { readTorchZipStream } from './torch-zip-stream.js';

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { py, type PyDict, type PyValue } from './pickle/value.js';
 import { metadataOf, withEntries } from './state-dict.js';
 

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { attributeGet, dictGet, keyText, py, qualifiedName, type PyDict, type PyObject, type PyValue } from './pickle/value.js';
 import type { Tensor } from './tensor.js';
 

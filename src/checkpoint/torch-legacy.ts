@@ -1,4 +1,4 @@
-import { FormatError, ModsurgError } from '../cli/errors.js';
+import { FormatError, ModsurgError } from '../errors.js';
 import { type ByteRange, type ByteSource } from '../io/byte-source.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import type { Checkpoint } from './checkpoint.js';

@@ -1,4 +1,4 @@
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { dtypeFromStorageClass, dtypeFromTorchName, dtypeInfo, type DType } from './dtype.js';
 import type { UnpickleHooks } from './pickle/unpickler.js';
 import { py, type PyGlobal, type PyValue } from './pickle/value.js';

@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { FileSource, type ByteSource } from '../io/byte-source.js';
 import type { PipeSource } from '../io/pipe-source.js';
 import { spoolFile } from '../io/temp-files.js';

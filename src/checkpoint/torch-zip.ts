@@ -1,4 +1,4 @@
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { readRange, type ByteRange, type ByteSource } from '../io/byte-source.js';
 import { AlignedZipLayout, ZipReader, type MemberData, type ZipMemberSpec } from '../io/zip.js';
 import type { Checkpoint } from './checkpoint.js';

@@ -2,7 +2,7 @@ import type { Checkpoint, CheckpointFormat } from '../checkpoint/checkpoint.js';
 import { planCheckpoint, readCheckpoint, type CheckpointSource } from '../checkpoint/files.js';
 import type { PyDict, PyValue } from '../checkpoint/pickle/value.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
-import { withFile } from './errors.js';
+import { withFile } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import { completeInput, writeOutput } from '../io/files.js';
 import { PipeSource } from '../io/pipe-source.js';

@@ -1,4 +1,4 @@
-import { withFile } from './errors.js';
+import { withFile } from '../errors.js';
 import { renderOnnxSummary } from './render-onnx.js';
 import type { Reporter } from './report.js';
 import { readOnnxModel } from '../graph/model.js';

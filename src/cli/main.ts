@@ -1,15 +1,8 @@
 import { ExitError } from '@oclif/core/errors';
 import { flush } from '@oclif/core/flush';
 import { run } from '@oclif/core/run';
-import { BrokenPipeError, ExitCode, ModsurgError } from './errors.js';
+import { BrokenPipeError, ExitCode, ExitWith, ModsurgError } from '../errors.js';
 import { colourFor } from './report.js';
-
-/** Exit code a command asked for without failing (diff found differences: 1). */
-export class ExitWith extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
 
 /**
  * The CLI's top level: runs the oclif command, then turns any failure into one `error:` line on stderr

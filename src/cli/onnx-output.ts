@@ -4,7 +4,7 @@ import { writeOnnxOutput, type OnnxWriteSummary, type WritePolicy } from '../gra
 import type { ValueType } from '../graph/graph.js';
 import type { OnnxModel } from '../graph/model.js';
 import { ModelLoadError, onnxruntimeOutputTypes } from '../runtime/check-model.js';
-import { ModsurgError } from './errors.js';
+import { ModsurgError } from '../errors.js';
 import { formatBytes } from './render-inspect.js';
 import { Progress } from './report.js';
 

@@ -1,8 +1,7 @@
 import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ExitCode, ModsurgError } from '../cli/errors.js';
-import { ExitWith } from '../cli/main.js';
+import { ExitCode, ModsurgError, ExitWith } from '../errors.js';
 import { renderDiff } from '../cli/render-diff.js';
 import { diffCheckpoints } from '../checkpoint/diff.js';
 import { readCheckpoint } from '../checkpoint/files.js';

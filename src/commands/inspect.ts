@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { inputArg } from '../cli/flags.js';
-import { ModsurgError, withFile } from '../cli/errors.js';
+import { ModsurgError, withFile } from '../errors.js';
 import { formatBytes, renderCheckpointSummary, unsafeGlobalWarnings } from '../cli/render-inspect.js';
 import { Progress } from '../cli/report.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';

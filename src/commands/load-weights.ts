@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError, withFile } from '../cli/errors.js';
+import { ModsurgError, withFile } from '../errors.js';
 import { inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { soleStateDict, stateDictTensors, toPlainData } from '../checkpoint/state-dict.js';

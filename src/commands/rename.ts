@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { formatFlag, inputArg, keyFlag, fsyncFlag } from '../cli/flags.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 import { parseRule, parseRuleFile, renameByRules } from '../checkpoint/rename.js';

@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError, withFile } from '../cli/errors.js';
+import { ModsurgError, withFile } from '../errors.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
 import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';

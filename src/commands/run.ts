@@ -1,8 +1,7 @@
 import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError } from '../cli/errors.js';
-import { ExitWith } from '../cli/main.js';
+import { ModsurgError, ExitWith } from '../errors.js';
 import { Progress } from '../cli/report.js';
 import { boundaryCastNote } from '../runtime/boundary-cast.js';
 import { inputFlags, inputSettings, providerFlags, toleranceFlags, toleranceOf } from '../runtime/cli-flags.js';

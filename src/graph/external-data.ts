@@ -1,5 +1,5 @@
 import { basename, isAbsolute, join, posix, win32 } from 'node:path';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openInput, STDIO, writeOutput } from '../io/files.js';
 import { inputHoldingMost, piecesLength, writePieces, type Piece } from '../io/pieces.js';

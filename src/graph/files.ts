@@ -1,5 +1,5 @@
 import { dirname, join, resolve } from 'node:path';
-import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
+import { FormatError, ModsurgError, withFile } from '../errors.js';
 import { sniff } from '../checkpoint/sniff.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { STDIO, writeOutput } from '../io/files.js';

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { dtypeInfo, type DType } from '../checkpoint/dtype.js';
 import { contiguousBytes, contiguousStride, isContiguous, numelOf, type StorageData, type Tensor } from '../checkpoint/tensor.js';
 import { BufferSource, readRange, type ByteRange, type ByteSource } from '../io/byte-source.js';

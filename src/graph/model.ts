@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { BufferSource, type ByteSource } from '../io/byte-source.js';
 import { piecesLength, type Piece } from '../io/pieces.js';
 import { decode, onnxTypes } from './onnx-schema.js';

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { consumers, metadataValue, subgraphHolding, type Graph, type GraphNode, type NodeProto } from './graph.js';
 
 /**

@@ -1,4 +1,4 @@
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import type { ByteRange, ByteSource } from '../io/byte-source.js';
 import type { Piece } from '../io/pieces.js';
 

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { isFloating, type DType } from '../checkpoint/dtype.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import { dictGet, keyText, py, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';

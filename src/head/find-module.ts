@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { isFloating, type DType } from '../checkpoint/dtype.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
 import { metadataOf, stateDictTensors } from '../checkpoint/state-dict.js';

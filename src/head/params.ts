@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { dtypeInfo, type DType } from '../checkpoint/dtype.js';
 import { decode, encodeFloats, type CastTarget } from '../checkpoint/numeric.js';
 import { contiguousBytes, numelOf, type Tensor } from '../checkpoint/tensor.js';

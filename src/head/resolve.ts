@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import type { Features, HeadLayer, HeadSpec, LinearLayer, ResolvedHead, ResolvedLayer } from './layers.js';
 
 /**

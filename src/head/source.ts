@@ -1,9 +1,9 @@
-import { withFile } from '../cli/errors.js';
+import { withFile } from '../errors.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import type { PyValue } from '../checkpoint/pickle/value.js';
 import { soleStateDict, stateDictTensors, toPlainData } from '../checkpoint/state-dict.js';
 import type { Tensor } from '../checkpoint/tensor.js';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { randomSeed } from '../io/random.js';
 import type { ResolvedHead } from './layers.js';
 import { headParameters, parameterSlots, type HeadParameter } from './params.js';

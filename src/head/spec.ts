@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import type { HeadLayer, HeadSpec, LinearLayer } from './layers.js';
 import { ArgumentError, BoundArguments, LAYER_KINDS, LAYER_SIGNATURES, isLayerKind, layerArguments } from './signatures.js';
 import { SpecError, parseSyntax, type ItemSyntax, type Located } from './syntax.js';

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 
 /**
  * Random access to the bytes of an input. Readers keep byte ranges into a source instead of copying

@@ -1,7 +1,7 @@
 import { closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BrokenPipeError, ModsurgError, withFile } from '../cli/errors.js';
+import { BrokenPipeError, ModsurgError, withFile } from '../errors.js';
 import { FileSource, readRange, type ByteSource } from './byte-source.js';
 import { CopyOfInputSink, FdSink, HoldBackSink, type ByteSink } from './byte-sink.js';
 import { PipeSource } from './pipe-source.js';

@@ -1,5 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { FileSource } from './byte-source.js';
 import { readFully, readSome } from './stdio.js';
 import { spoolFile } from './temp-files.js';

@@ -1,5 +1,5 @@
 import { crc32, inflateRawSync } from 'node:zlib';
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import type { PipeSource } from './pipe-source.js';
 
 /** A member as its local header describes it, met front to back. */

@@ -1,5 +1,5 @@
 import { crc32, inflateRawSync } from 'node:zlib';
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { BufferSource, chunksOf, type ByteRange, type ByteSource } from './byte-source.js';
 import type { ByteSink } from './byte-sink.js';
 

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { tensorNames, tensorTypeOf, uniqueName, valueInfoProto, type AttributeProto, type Graph, type GraphNode, type NodeProto, type TypeProto, type ValueInfo, type ValueInfoProto } from '../graph/graph.js';
 import { initializerRenamed } from '../graph/initializers.js';
 import { encodeOnnxModel, readOnnxModel } from '../graph/model.js';

@@ -1,5 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { elemTypeByName, INT64 } from '../graph/elem-type.js';
 import { readStorage } from '../checkpoint/tensor.js';
 import { isTensorValueType, tensorNames, uniqueName, type Graph, type Initializer, type TensorType, type ValueInfo, type ValueType } from '../graph/graph.js';

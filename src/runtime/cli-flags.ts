@@ -1,5 +1,5 @@
 import * as Flags from '@oclif/core/flags';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
 import { parseDims, parseInputSpec, parseRanges, parseShapes, type InputOptions, type InputSpec } from './inputs.js';
 

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 
 /**
  * The element types onnxruntime-node can feed and fetch, with the typed array that holds each one.

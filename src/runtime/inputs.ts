@@ -1,4 +1,4 @@
-import { FormatError, ModsurgError, withFile } from '../cli/errors.js';
+import { FormatError, ModsurgError, withFile } from '../errors.js';
 import { readTextInput } from '../io/files.js';
 import { SeededRandom } from '../io/random.js';
 import { halfToNumber } from '../checkpoint/numeric.js';

@@ -1,4 +1,4 @@
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import type { HostTensor, HostDtype } from './dtypes.js';
 import { fromNumbers } from './values.js';
 

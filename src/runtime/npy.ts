@@ -1,4 +1,4 @@
-import { FormatError } from '../cli/errors.js';
+import { FormatError } from '../errors.js';
 import { numelOf } from '../checkpoint/tensor.js';
 import { ELEMENT_INFO, ELEMENT_TYPES, isStringTensor, makeTensor, tensorBytes, type ElementType, type HostTensor, type StringTensor } from './dtypes.js';
 

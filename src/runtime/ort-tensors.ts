@@ -1,5 +1,5 @@
 import type { Tensor } from 'onnxruntime-node';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { ELEMENT_INFO, isElementType, isStringTensor, makeTensor, type HostTensor } from './dtypes.js';
 
 /** Conversions between modsurg's host tensors and onnxruntime's. */

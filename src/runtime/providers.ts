@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, relative } from 'node:path';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 
 /**
  * Execution providers: parsing `--ep`, and finding out why one cannot load. onnxruntime-node only

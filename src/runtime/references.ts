@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import type { HostTensor } from './dtypes.js';
 import { fileNameFor, isDirectory, listNpyFolder, readNpyFile, readNpzFile } from './tensor-files.js';
 

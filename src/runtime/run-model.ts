@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import type { BoundaryCast } from './boundary-cast.js';
 import type { HostTensor } from './dtypes.js';
 import { compareTensors, type OutputComparison, type Tolerance } from './compare.js';

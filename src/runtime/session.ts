@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { InferenceSession } from 'onnxruntime-node';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { asIoError } from '../io/files.js';
 import type { HostTensor } from './dtypes.js';
 import { fromOrtTensor, toOrtTensor, type OrtModule } from './ort-tensors.js';

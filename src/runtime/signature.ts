@@ -1,5 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import { elemTypeByName, elemTypeInfo } from '../graph/elem-type.js';
 import { tensorTypeOf, type TypeProto, type ValueInfo } from '../graph/graph.js';
 import { readModelGraph } from '../graph/model.js';

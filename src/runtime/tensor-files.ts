@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModsurgError, withFile } from '../cli/errors.js';
+import { ModsurgError, withFile } from '../errors.js';
 import { asIoError, openInput, writeOutput } from '../io/files.js';
 import { readRange } from '../io/byte-source.js';
 import { AlignedZipLayout, ZipReader } from '../io/zip.js';

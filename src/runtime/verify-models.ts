@@ -1,4 +1,4 @@
-import { ModsurgError } from '../cli/errors.js';
+import { ModsurgError } from '../errors.js';
 import type { Tolerance } from './compare.js';
 import { resolveInputs, type InputOptions, type InputSpec } from './inputs.js';
 import type { ProviderChoice, ProviderName } from './providers.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { ModsurgError } from '../../src/cli/errors.js';
+import type { ModsurgError } from '../../src/errors.js';
 import { readCheckpoint } from '../../src/checkpoint/files.js';
 import { keyText, type PyDict } from '../../src/checkpoint/pickle/value.js';
 import { getPath, isModuleObject, moduleStateDict, resolvePath, stateDictTensors, toPlainData } from '../../src/checkpoint/state-dict.js';

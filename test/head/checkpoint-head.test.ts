@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ModsurgError } from '../../src/cli/errors.js';
+import { ModsurgError } from '../../src/errors.js';
 import type { DType } from '../../src/checkpoint/dtype.js';
 import { decode } from '../../src/checkpoint/numeric.js';
 import { keyText, py, type PyDict, type PyValue } from '../../src/checkpoint/pickle/value.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ModsurgError } from '../../src/cli/errors.js';
+import { ModsurgError } from '../../src/errors.js';
 import type { Features, HeadLayer } from '../../src/head/layers.js';
 import { classesHead, formatHeadSpec, formatLayer, parseHeadSpec } from '../../src/head/spec.js';
 import { SpecError } from '../../src/head/syntax.js';

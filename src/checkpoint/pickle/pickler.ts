@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import { dtypeInfo } from '../dtype.js';
 import { isSafeGlobal } from '../safe-globals.js';
 import type { Storage, Tensor } from '../tensor.js';

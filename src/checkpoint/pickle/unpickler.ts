@@ -1,4 +1,4 @@
-import { FormatError } from '../../cli/errors.js';
+import { FormatError } from '../../errors.js';
 import { None, py, type PyDict, type PyGlobal, type PyValue } from './value.js';
 
 /**

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import type { DType } from '../../checkpoint/dtype.js';
 import type { ResolvedHead } from '../../head/layers.js';
 import type { HeadParameter } from '../../head/params.js';

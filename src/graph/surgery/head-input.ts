@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import type { CastTarget } from '../../checkpoint/numeric.js';
 import { elemTypeInfo } from '../elem-type.js';
 import type { TensorType } from '../graph.js';

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import type { DType } from '../../checkpoint/dtype.js';
 import { encodeFloats, type CastTarget } from '../../checkpoint/numeric.js';
 import { layersOf, qualify, type ResolvedHead, type ResolvedLayer } from '../../head/layers.js';

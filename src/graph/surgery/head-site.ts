@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import type { DType } from '../../checkpoint/dtype.js';
 import { dtypeFromTorchName } from '../../checkpoint/dtype.js';
 import { elemTypeInfo } from '../elem-type.js';

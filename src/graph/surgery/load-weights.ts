@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import { contiguousBytes, type Tensor } from '../../checkpoint/tensor.js';
 import { materialize, type Piece } from '../../io/pieces.js';
 import { elemTypeInfo } from '../elem-type.js';

@@ -1,4 +1,4 @@
-import { ModsurgError } from '../../cli/errors.js';
+import { ModsurgError } from '../../errors.js';
 import type { CastTarget } from '../../checkpoint/numeric.js';
 import type { HeadSpec, ResolvedHead } from '../../head/layers.js';
 import { resolveHead } from '../../head/resolve.js';

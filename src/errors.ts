@@ -12,6 +12,13 @@ export const ExitCode = {
   error: 2,
 } as const;
 
+/** Exit code a command asked for without failing (diff found differences: 1). */
+export class ExitWith extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
 export class ModsurgError extends Error {
   constructor(
     message: string,
