@@ -20,7 +20,7 @@ export function castFloatingTensors(root: PyValue, target: CastTarget): { root: 
       const chunks = function* (): Generator<Uint8Array> {
         for (const chunk of storageChunks(storage)) yield encodeFloats(target, decode(storage.dtype, chunk));
       };
-      result = { ...storage, dtype: target, data: { kind: 'computed', chunks } };
+      result = { ...storage, dtype: target, data: { kind: 'computed', chunks, from: storage } };
       storages.set(storage, result);
     }
     return result;

@@ -1,3 +1,4 @@
+import type { ByteSource } from '../io/byte-source.js';
 import type { PyValue } from './pickle/value.js';
 
 /** The file formats modsurg reads and writes. */
@@ -17,4 +18,6 @@ export interface Checkpoint {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Facts for `inspect`: the zip root folder, the torch file-format version, byte order. */
   readonly details: Readonly<Record<string, string>>;
+  /** For a checkpoint read through a shard index: its shards' sources (in order) and the index's metadata. */
+  readonly sharded?: { readonly sources: readonly ByteSource[]; readonly metadata: Readonly<Record<string, unknown>> };
 }

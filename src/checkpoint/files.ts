@@ -8,6 +8,7 @@ import { STDIO } from '../io/files.js';
 import type { Checkpoint, CheckpointFormat, FileFormat } from './checkpoint.js';
 import type { PyValue } from './pickle/value.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { INDEX_SUFFIX, isIndexName } from './shards.js';
 import { sniff } from './sniff.js';
 import { soleStateDict, stateDictTensors, toPlainData } from './state-dict.js';
 import { readTorchLegacy, writeTorchLegacy } from './torch-legacy.js';
@@ -61,7 +62,8 @@ export const FORMAT_NAMES: readonly FileFormat[] = ['torch', 'torch-legacy', 'sa
 export function outputFormat(output: string, flag: string | undefined, inputFormat: FileFormat): FileFormat {
   if (flag !== undefined) return flag as FileFormat;
   if (output === STDIO) return inputFormat;
-  const format = extensions[extname(output).toLowerCase()];
+  // a shard index names its shards' format: model.safetensors.index.json, pytorch_model.bin.index.json
+  const format = extensions[extname(isIndexName(output) ? output.slice(0, -INDEX_SUFFIX.length) : output).toLowerCase()];
   if (format === undefined) {
     throw new ModsurgError(`cannot tell the output format from the name; use --format ${FORMAT_NAMES.join('|')}`, output);
   }

@@ -22,9 +22,10 @@ export type StorageData =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
   /**
    * Made on demand when written (a dtype cast), in pieces: edits never hold every new tensor at once,
-   * nor one large tensor whole.
+   * nor one large tensor whole. `from`: the storage the bytes are computed from (a cast's original),
+   * so a sharded output keeps a cast tensor in the shard its original came from.
    */
-  | { readonly kind: 'computed'; readonly chunks: () => Iterable<Uint8Array> };
+  | { readonly kind: 'computed'; readonly chunks: () => Iterable<Uint8Array>; readonly from?: Storage };
 
 /** How torch rebuilt a tensor, kept so a rewrite says the same. */
 export interface Tensor {

@@ -1,11 +1,14 @@
 import type { Checkpoint, CheckpointFormat } from '../checkpoint/checkpoint.js';
-import { planCheckpoint, readCheckpoint, type CheckpointSource } from '../checkpoint/files.js';
+import { planCheckpoint } from '../checkpoint/files.js';
+import { planShardedCheckpoint, readCheckpointInput, ShardedSource, type CheckpointInput } from '../checkpoint/sharded.js';
+import { isIndexName, parseShardSize } from '../checkpoint/shards.js';
 import type { PyDict, PyValue } from '../checkpoint/pickle/value.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
-import { withFile } from '../errors.js';
+import { ModsurgError, withFile } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
-import { completeInput, writeOutput } from '../io/files.js';
+import { completeInput, STDIO, writeOutput, writeOutputs } from '../io/files.js';
 import { PipeSource } from '../io/pipe-source.js';
+import { formatBytes } from './render-inspect.js';
 import { Progress, type Reporter } from './report.js';
 
 /**
@@ -13,12 +16,12 @@ import { Progress, type Reporter } from './report.js';
  * what each edit says by its path. A whole-model pickle is said to become plain data. Errors name the file.
  */
 export function editCheckpointStateDicts<T>(
-  source: CheckpointSource,
+  source: CheckpointInput,
   key: string | undefined,
   reporter: Reporter,
   edit: (dict: PyDict) => { dict: PyDict; result: T },
 ): { checkpoint: Checkpoint; root: PyValue; results: { path: string; result: T }[] } {
-  const checkpoint = readCheckpoint(source);
+  const checkpoint = readCheckpointInput(source);
   if (isModuleObject(checkpoint.root)) {
     reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
   }
@@ -35,16 +38,49 @@ export function editCheckpointStateDicts<T>(
   }
 }
 
+/** How a checkpoint was written: the shards, for a sharded output. */
+export interface CheckpointWritten {
+  readonly shards?: { file: string; keys: number; bytes: number }[];
+}
+
 /**
  * Writes an edited checkpoint's object to `output` in `format`, with a progress bar on a terminal: the
  * input's safetensors metadata carried over, errors about values that cannot be written naming the input.
- * The one way every checkpoint command writes.
+ * An output named `NAME.index.json` is a sharded checkpoint (the input's shards kept, or re-split at
+ * `maxShardSize`); any other name merges a sharded input into one file. The one way every checkpoint
+ * command writes.
  */
-export async function writeCheckpointOutput(output: string, root: PyValue, format: CheckpointFormat, input: { source: CheckpointSource; checkpoint?: Checkpoint }): Promise<void> {
+export async function writeCheckpointOutput(
+  output: string,
+  root: PyValue,
+  format: CheckpointFormat,
+  input: { source: CheckpointInput; checkpoint?: Checkpoint },
+  options: { maxShardSize?: string | undefined; reporter?: Reporter } = {},
+): Promise<CheckpointWritten> {
   const metadata = input.checkpoint?.metadata;
   const rootFolder = input.checkpoint?.details.rootFolder;
-  const plan = planCheckpoint(root, format, { ...(metadata ? { metadata } : {}), ...(rootFolder !== undefined ? { rootFolder } : {}), origin: input.source.name });
-  const progress = new Progress('writing', plan.size ?? (input.source instanceof PipeSource ? 0 : input.source.size));
+  const writeOptions = { ...(metadata ? { metadata } : {}), origin: input.source.name };
+  const inputSize = input.source instanceof PipeSource ? 0 : input.source.size;
+  if (output !== STDIO && isIndexName(output)) {
+    const maxShardSize = options.maxShardSize === undefined ? undefined : parseShardSize(options.maxShardSize);
+    const progress = new Progress('writing', inputSize);
+    const plan = planShardedCheckpoint(root, format, output, {
+      ...writeOptions,
+      ...(maxShardSize !== undefined ? { maxShardSize } : {}),
+      ...(input.checkpoint ? { input: input.checkpoint } : {}),
+      onProgress: (n) => progress.update(n),
+    });
+    const index = plan.files.at(-1)!;
+    // a streamed input is read to its end and checked before any shard is committed
+    await writeOutputs([...plan.files.slice(0, -1), { ...index, write: (sink) => (completeInput(input.source), index.write(sink)) }]);
+    progress.finish();
+    const bytes = plan.shards.map((shard) => `${shard.file} (${shard.keys} tensors, ${formatBytes(shard.bytes)})`);
+    options.reporter?.info(`wrote ${plan.shards.length} shard${plan.shards.length === 1 ? '' : 's'} and ${output}: ${bytes.join(', ')}`);
+    return { shards: plan.shards };
+  }
+  if (options.maxShardSize !== undefined) throw new ModsurgError('--max-shard-size applies to a sharded output: -o DIR/NAME.index.json', output);
+  const plan = planCheckpoint(root, format, { ...writeOptions, ...(rootFolder !== undefined && !(input.source instanceof ShardedSource) ? { rootFolder } : {}) });
+  const progress = new Progress('writing', plan.size ?? inputSize);
   const write = (sink: ByteSink): void => {
     plan.write(sink, (n) => progress.update(n));
     // a streamed input is read to its end and checked before the output is committed
@@ -52,4 +88,5 @@ export async function writeCheckpointOutput(output: string, root: PyValue, forma
   };
   await writeOutput(output, write, plan.copyOf ? { copyOf: plan.copyOf } : {});
   progress.finish();
+  return {};
 }

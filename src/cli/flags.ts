@@ -14,6 +14,11 @@ export const formatFlag = Flags.string({
   options: ['torch', 'torch-legacy', 'safetensors', 'onnx'],
 });
 
+/** For commands that write checkpoints: re-split a sharded output. */
+export const maxShardSizeFlag = Flags.string({
+  description: 'with -o DIR/NAME.index.json: start a new shard before one would pass this size (hub units: 5GB = 5·10⁹ bytes, 5GiB = 5·2³⁰); default: keep the input\'s shards',
+});
+
 export const keyFlag = Flags.string({
   description: 'act only on the state dict at this dot path (e.g. model_state_dict); default: every state dict found',
 });

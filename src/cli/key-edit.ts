@@ -1,13 +1,14 @@
 import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
 import type { RenameResult } from '../checkpoint/rename.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
-import { completeInput, openStreamingInput } from '../io/files.js';
+import { completeInput } from '../io/files.js';
+import { openCheckpointInput } from '../checkpoint/sharded.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from './checkpoint-output.js';
 import type { Reporter } from './report.js';
 
 export interface KeyEditRequest {
   input: string;
-  flags: { output: string; key?: string | undefined; format?: string | undefined; 'dry-run'?: boolean };
+  flags: { output: string; key?: string | undefined; format?: string | undefined; 'dry-run'?: boolean; 'max-shard-size'?: string | undefined };
   /** Past tense for the report: `3 of 62 keys stripped`. */
   verb: string;
   edit: (dict: PyDict) => RenameResult;
@@ -22,7 +23,7 @@ export interface KeyEditRequest {
  */
 export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
   const { flags, reporter } = request;
-  const source = openStreamingInput(request.input);
+  const source = openCheckpointInput(request.input, { streaming: true });
   try {
     const edited = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
       const result = request.edit(dict);
@@ -38,7 +39,7 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
     if (total === 0) reporter.warn(request.prefix !== undefined ? `no key starts with '${request.prefix}'; nothing changed` : 'no key changed');
     const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
     if (flags['dry-run']) completeInput(source);
-    else await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
+    else await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
     reporter.json({
       input: source.name,
       output: flags['dry-run'] ? null : flags.output,

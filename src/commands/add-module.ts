@@ -2,16 +2,15 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../errors.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
-import { sniff } from '../checkpoint/sniff.js';
 import { addModuleToStateDict } from '../head/checkpoint-head.js';
 import { describeSource } from '../head/report.js';
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { parseHeadSpec, parseLayerSpec } from '../head/spec.js';
 import { printHead } from '../head/torch-repr.js';
-import { openInput, openStreamingInput } from '../io/files.js';
-import { PipeSource } from '../io/pipe-source.js';
+import { openInput } from '../io/files.js';
+import { isOnnxFile, openCheckpointInput } from '../checkpoint/sharded.js';
 
 export default class AddModule extends ModsurgCommand {
   static override summary = "Add a new module's parameters to a checkpoint's state dict, as model.add_module(name, module) would.";
@@ -28,6 +27,7 @@ export default class AddModule extends ModsurgCommand {
   static override flags = {
     output: outputFlag,
     fsync: fsyncFlag,
+    'max-shard-size': maxShardSizeFlag,
     at: Flags.string({ description: 'the new module\'s name (dot path), e.g. fc_add', required: true }),
     layer: Flags.string({ description: "the module, one layer: e.g. 'Linear(1001,10)'" }),
     head: Flags.string({ description: "the module, an nn.Sequential: e.g. 'fc1=Linear(1000,128),relu=ReLU(),fc2=Linear(128,10)'" }),
@@ -43,10 +43,10 @@ export default class AddModule extends ModsurgCommand {
     if ((flags.layer === undefined) === (flags.head === undefined)) throw new ModsurgError("say what the new module is with one of --layer 'Linear(1001,10)' and --head SPEC");
     if (flags.weights !== undefined && flags.seed !== undefined) throw new ModsurgError('--seed is for the default initialisation; with --weights the values come from the file');
     const spec = flags.layer !== undefined ? parseLayerSpec(flags.layer, '--layer') : parseHeadSpec(flags.head!);
-    const source = openStreamingInput(args.input);
+    const source = openCheckpointInput(args.input, { streaming: true });
     const weights = flags.weights !== undefined ? openInput(flags.weights) : undefined;
     try {
-      if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') {
+      if (isOnnxFile(source)) {
         throw new ModsurgError('is an ONNX model; add-module edits checkpoints (for a model, add a head with add-output --head or add-input)', source.name);
       }
       const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
@@ -55,7 +55,7 @@ export default class AddModule extends ModsurgCommand {
         return { dict: result.dict, result };
       });
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
+      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
       for (const { path, result: addition } of additions) {
         const shapes = addition.parameters.map((p) => `${addition.at}.${p.name} [${p.shape.join(', ')}] ${p.dtype}`);
         reporter.info(

@@ -1,6 +1,6 @@
 import { ModsurgCommand } from '../cli/base-command.js';
 import * as Flags from '@oclif/core/flags';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { addPrefix } from '../checkpoint/rename.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 
@@ -16,6 +16,7 @@ export default class AddPrefix extends ModsurgCommand {
   static override flags = {
     output: outputFlag,
     fsync: fsyncFlag,
+    'max-shard-size': maxShardSizeFlag,
     prefix: Flags.string({ description: 'the prefix to add', default: 'module.' }),
     key: keyFlag,
     format: formatFlag,

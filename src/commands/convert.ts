@@ -2,23 +2,22 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../errors.js';
 import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { formatBytes } from '../cli/render-inspect.js';
 import type { Reporter } from '../cli/report.js';
 import { castFloatingTensors } from '../checkpoint/cast.js';
-import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
+import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import { py, type PyValue } from '../checkpoint/pickle/value.js';
-import { sniff } from '../checkpoint/sniff.js';
 import { getPath, isModuleObject, moduleClassName, resolvePath, toPlainData } from '../checkpoint/state-dict.js';
 import { DEFAULT_SIZE_THRESHOLD, ExternalDataFiles } from '../graph/external-data.js';
 import type { OnnxWriteSummary } from '../graph/files.js';
 import { initializerTensors } from '../graph/initializers.js';
 import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { openStreamingInput, STDIO } from '../io/files.js';
-import { PipeSource } from '../io/pipe-source.js';
+import { STDIO } from '../io/files.js';
 import { layoutRequest, onnxOutputFlags, writeOnnxWithProgress, type OnnxOutputFlags } from '../cli/onnx-output.js';
+import { isOnnxFile, openCheckpointInput, readCheckpointInput } from '../checkpoint/sharded.js';
 
 const onnxFlags = ['external-data', 'inline', 'data-file', 'size-threshold'] as const;
 
@@ -42,6 +41,7 @@ export default class Convert extends ModsurgCommand {
   static override flags = {
     output: outputFlag,
     fsync: fsyncFlag,
+    'max-shard-size': maxShardSizeFlag,
     format: formatFlag,
     key: Flags.string({ description: 'write only the object at this dot path (e.g. model_state_dict)' }),
     dtype: Flags.string({ description: 'cast floating-point tensors to this dtype', options: ['float16', 'bfloat16', 'float32', 'float64'] }),
@@ -51,12 +51,12 @@ export default class Convert extends ModsurgCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Convert);
     const reporter = this.reporter(flags, flags.output);
-    const source = openStreamingInput(args.input);
+    const source = openCheckpointInput(args.input, { streaming: true });
     try {
-      if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') return await this.convertOnnx(source, args.input, flags, reporter);
+      if (isOnnxFile(source)) return await this.convertOnnx(source, args.input, flags, reporter);
       const used = onnxFlags.filter((f) => flags[f] !== undefined && flags[f] !== false);
       if (used.length > 0) throw new ModsurgError(`--${used[0]} applies to ONNX models only`, source.name);
-      const checkpoint = readCheckpoint(source);
+      const checkpoint = readCheckpointInput(source);
       if (isModuleObject(checkpoint.root)) {
         reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); writing its state dict`);
       }
@@ -65,7 +65,7 @@ export default class Convert extends ModsurgCommand {
       let cast = 0;
       if (flags.dtype !== undefined) ({ root, cast } = castFloatingTensors(root, flags.dtype as CastTarget));
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
+      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
       reporter.info(`${source.name} (${checkpoint.format}) → ${flags.output} (${format})${flags.dtype ? `, ${cast} tensors cast to ${flags.dtype}` : ''}`);
       reporter.json({ input: source.name, inputFormat: checkpoint.format, output: flags.output, format, key: flags.key ?? null, cast });
     } finally {

@@ -4,9 +4,8 @@ import { ModsurgCommand } from '../cli/base-command.js';
 import { ExitCode, ModsurgError, ExitWith } from '../errors.js';
 import { renderDiff } from '../cli/render-diff.js';
 import { diffCheckpoints } from '../checkpoint/diff.js';
-import { readCheckpoint } from '../checkpoint/files.js';
+import { openCheckpointInput, readCheckpointInput } from '../checkpoint/sharded.js';
 import { getPath, resolvePath, toPlainData } from '../checkpoint/state-dict.js';
-import { openInput } from '../io/files.js';
 
 export default class Diff extends ModsurgCommand {
   static override summary = 'Compare two checkpoints key by key: missing keys, dtype/shape changes, value differences.';
@@ -34,12 +33,12 @@ export default class Diff extends ModsurgCommand {
     const reporter = this.reporter(flags);
     const atol = Number(flags.atol ?? 0);
     if (!(atol >= 0)) throw new ModsurgError(`--atol must be a non-negative number, not '${flags.atol}'`);
-    const sourceA = openInput(args.a);
-    const sourceB = args.b === args.a ? sourceA : openInput(args.b);
+    const sourceA = openCheckpointInput(args.a, { streaming: false });
+    const sourceB = args.b === args.a ? sourceA : openCheckpointInput(args.b, { streaming: false });
     try {
       const pick = (root: ReturnType<typeof toPlainData>) => (flags.key === undefined ? root : getPath(root, resolvePath(root, flags.key)));
-      const a = pick(toPlainData(readCheckpoint(sourceA).root));
-      const b = pick(toPlainData(readCheckpoint(sourceB).root));
+      const a = pick(toPlainData(readCheckpointInput(sourceA).root));
+      const b = pick(toPlainData(readCheckpointInput(sourceB).root));
       const report = diffCheckpoints(a, b, { atol, acrossFloatDtypes: flags.atol !== undefined, ignorePrefixes: flags['ignore-prefix'] ?? [] });
       reporter.info(renderDiff(report, args.a, args.b, reporter.colour));
       reporter.json({ a: args.a, b: args.b, atol, equal: report.differences.length === 0, ...report });

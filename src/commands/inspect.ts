@@ -5,12 +5,10 @@ import { ModsurgError, withFile } from '../errors.js';
 import { formatBytes, renderCheckpointSummary, unsafeGlobalWarnings } from '../cli/render-inspect.js';
 import { Progress } from '../cli/report.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import { readCheckpoint } from '../checkpoint/files.js';
 import { summarizeCheckpoint } from '../checkpoint/inspect.js';
-import { sniff } from '../checkpoint/sniff.js';
-import { completeInput, openStreamingInput } from '../io/files.js';
-import { PipeSource } from '../io/pipe-source.js';
+import { completeInput } from '../io/files.js';
 import { verifyStorages } from '../checkpoint/storage-io.js';
+import { isOnnxFile, openCheckpointInput, readCheckpointInput } from '../checkpoint/sharded.js';
 
 export default class Inspect extends ModsurgCommand {
   static override summary =
@@ -33,14 +31,14 @@ export default class Inspect extends ModsurgCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Inspect);
     const reporter = this.reporter(flags);
-    const source = openStreamingInput(args.input);
+    const source = openCheckpointInput(args.input, { streaming: true });
     try {
-      if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') {
+      if (isOnnxFile(source)) {
         if (flags.verify) throw new ModsurgError('--verify checks the CRC-32s of a checkpoint; an ONNX file has none', source.name);
         const { inspectOnnx } = await import('../cli/inspect-onnx.js');
         return inspectOnnx(source, args.input, reporter, flags.depth ?? Infinity);
       }
-      const checkpoint = readCheckpoint(source);
+      const checkpoint = readCheckpointInput(source);
       const verified = flags.verify ? verifyCheckpoint(checkpoint, source) : undefined;
       completeInput(source);
       const summary = summarizeCheckpoint(checkpoint);

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../errors.js';
-import { formatFlag, inputArg, keyFlag, fsyncFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 import { parseRule, parseRuleFile, renameByRules } from '../checkpoint/rename.js';
 import { readTextInput } from '../io/files.js';
@@ -19,6 +19,7 @@ export default class Rename extends ModsurgCommand {
   static override flags = {
     output: Flags.string({ char: 'o', description: 'output file, or - for stdout (not needed with --dry-run)' }),
     fsync: fsyncFlag,
+    'max-shard-size': maxShardSizeFlag,
     map: Flags.string({ description: "a rule 'REGEX=>REPLACEMENT' (repeatable, applied in order)", multiple: true }),
     'map-file': Flags.string({ description: 'a file of rules, one per line (# comments)' }),
     'dry-run': Flags.boolean({ description: 'print old → new and write nothing' }),

@@ -2,9 +2,8 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../errors.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag } from '../cli/flags.js';
+import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
-import { sniff } from '../checkpoint/sniff.js';
 import { optimizerStatePaths, replaceHeadInStateDict } from '../head/checkpoint-head.js';
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
 import { describeReplacement, describeSource, replacementJson } from '../head/report.js';
@@ -13,8 +12,8 @@ import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from 
 import { ExternalDataFiles } from '../graph/external-data.js';
 import { readOnnxFile } from '../graph/files.js';
 import { describeOnnxReplacement, onnxReplacementJson, replaceHeadInOnnx } from '../graph/surgery/onnx-head.js';
-import { openInput, openStreamingInput } from '../io/files.js';
-import { PipeSource } from '../io/pipe-source.js';
+import { openInput } from '../io/files.js';
+import { isOnnxFile, openCheckpointInput } from '../checkpoint/sharded.js';
 
 export default class ReplaceHead extends ModsurgCommand {
   static override summary = "Replace a model's classifier (the last Linear, or --at MODULE) by a new head, in a checkpoint or an ONNX model.";
@@ -39,6 +38,7 @@ export default class ReplaceHead extends ModsurgCommand {
   static override flags = {
     output: outputFlag,
     fsync: fsyncFlag,
+    'max-shard-size': maxShardSizeFlag,
     head: Flags.string({ description: "the new head: [name=]Layer(args),… e.g. 'fc1=Linear(?,128),relu1=ReLU(),fc2=Linear(128,10)'" }),
     classes: Flags.integer({ description: 'replace the module by nn.Linear(in_features, N)' }),
     at: Flags.string({ description: "dot path of the module to replace (default: the model's classifier: a known head name such as fc, head.fc, classifier.N, lm_head, else the one Linear nothing reads)" }),
@@ -56,11 +56,11 @@ export default class ReplaceHead extends ModsurgCommand {
     if ((flags.head === undefined) === (flags.classes === undefined)) throw new ModsurgError('say what the new head is with one of --head SPEC and --classes N');
     if (flags.weights !== undefined && flags.seed !== undefined) throw new ModsurgError('--seed is for the default initialisation; with --weights the values come from the file');
     const spec = flags.head !== undefined ? parseHeadSpec(flags.head) : classesHead(flags.classes!);
-    const source = openStreamingInput(args.input);
+    const source = openCheckpointInput(args.input, { streaming: true });
     const weights = flags.weights !== undefined ? openInput(flags.weights) : undefined;
     try {
       const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
-      if (!(source instanceof PipeSource) && sniff(source).kind === 'onnx') {
+      if (isOnnxFile(source)) {
         const model = readOnnxFile(source);
         const external = new ExternalDataFiles(model.folder, source.name);
         try {
@@ -95,7 +95,7 @@ export default class ReplaceHead extends ModsurgCommand {
         reporter.warn(`${path || 'the file'}: the optimizer state still describes the old head's parameters; start a new optimizer for the new head`);
       }
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
-      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint });
+      await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
       reporter.json({
         input: source.name,
         output: flags.output,

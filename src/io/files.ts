@@ -2,7 +2,7 @@ import { closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, 
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BrokenPipeError, ModsurgError, withFile } from '../errors.js';
-import { FileSource, readRange, type ByteSource } from './byte-source.js';
+import { FileSource, readRange } from './byte-source.js';
 import { CopyOfInputSink, FdSink, HoldBackSink, type ByteSink } from './byte-sink.js';
 import { PipeSource } from './pipe-source.js';
 import { stdinFd, stdinIsFile, stdinIsTerminal, stdoutFd, stdoutIsTerminal } from './stdio.js';
@@ -42,7 +42,7 @@ export function openStreamingInput(path: string): FileSource | PipeSource {
 const ZIP_START = Buffer.from('PK\x03\x04', 'latin1');
 
 /** Reads and checks what is left of a streamed input; a no-op for files. Call before an output made from it is committed. */
-export function completeInput(source: FileSource | ByteSource | PipeSource): void {
+export function completeInput(source: object): void {
   if (!(source instanceof PipeSource)) return;
   try {
     source.complete();
@@ -151,10 +151,52 @@ export async function writeOutput(target: string, write: (sink: ByteSink) => voi
     }
     return;
   }
-  checkOutputTarget(target);
-  const replaces = existsSync(target);
-  const temp = join(dirname(target), `.${basename(target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
-  const pending = pendingOutput(temp);
+  await writeOutputs([{ target, write, options }]);
+}
+
+/** One file of a set written together (`writeOutputs`). */
+export interface OutputFile {
+  readonly target: string;
+  readonly write: (sink: ByteSink) => void | Promise<void>;
+  readonly options?: OutputOptions;
+}
+
+/**
+ * Writes files that belong together (a sharded checkpoint's shards, then its index): each to a temporary
+ * file beside its target, and only once every one is complete are they renamed, in order: a failure
+ * while writing (a bad input, a full disk, Ctrl-C) leaves no new file and every original in place.
+ */
+export async function writeOutputs(files: readonly OutputFile[]): Promise<void> {
+  for (const { target } of files) checkOutputTarget(target);
+  const written: { temp: string; target: string; settle: () => void }[] = [];
+  try {
+    for (const file of files) {
+      const temp = join(dirname(file.target), `.${basename(file.target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
+      const pending = pendingOutput(temp);
+      written.push({ temp, target: file.target, settle: () => pending.settled() });
+      try {
+        await writeTemp(temp, existsSync(file.target), file);
+      } catch (error) {
+        throw asIoError(error, file.target);
+      }
+    }
+    for (const { temp, target } of written) {
+      try {
+        renameSync(temp, target);
+      } catch (error) {
+        throw asIoError(error, target);
+      }
+    }
+  } finally {
+    for (const { temp, settle } of written) {
+      removeQuietly(temp);
+      settle();
+    }
+  }
+}
+
+/** One temporary file, written whole and closed; flushed to the disk when it will replace a file. */
+async function writeTemp(temp: string, replaces: boolean, { write, options = {} }: OutputFile): Promise<void> {
   let fd: number | undefined;
   try {
     if (options.copyOf) {
@@ -169,14 +211,8 @@ export async function writeOutput(target: string, write: (sink: ByteSink) => voi
       await write(new FdSink(fd));
     }
     if (replaces || fsyncAlways) fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(temp, target);
-    pending.settled();
-  } catch (error) {
+  } finally {
     if (fd !== undefined) closeSync(fd);
-    removeQuietly(temp);
-    pending.settled();
-    throw asIoError(error, target);
   }
 }
+
