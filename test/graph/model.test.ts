@@ -34,6 +34,16 @@ describe('ONNX model I/O', () => {
 });
 
 describe('graph helpers', () => {
+  it('toposort and cleanup walk a 20,000-node chain without running out of stack, and find a cycle', () => {
+    const n = 20_000;
+    const nodes = Array.from({ length: n }, (_, i) => ({ proto: { name: `n${i}`, op_type: 'Relu', input: [i === 0 ? 'x' : `t${i - 1}`], output: [`t${i}`] } }));
+    const graph = { name: 'chain', nodes: [...nodes].reverse(), initializers: [], inputs: [{ proto: { name: 'x' } }], outputs: [{ proto: { name: `t${n - 1}` } }], valueInfo: [], fields: [] };
+    expect(toposort(graph).nodes.map((node) => node.proto.name)).toEqual(nodes.map((node) => node.proto.name));
+    expect(cleanup(graph).nodes).toHaveLength(n);
+    const cyclic = { ...graph, nodes: [...nodes.slice(1), { proto: { name: 'n0', op_type: 'Relu', input: [`t${n - 1}`], output: ['t0'] } }] };
+    expect(() => toposort(cyclic)).toThrow(/cycle/);
+  });
+
   it('cleanup drops what no output needs; toposort restores order', () => {
     const { graph } = open('resnet.onnx');
     const reversed = { ...graph, nodes: [...graph.nodes].reverse() };
