@@ -31,7 +31,7 @@ describe('bad input', () => {
     ['a truncated zip checkpoint', ['strip-prefix', truncated, '-o', out('x.pth')], /^error: .*truncated\.pth: .*truncated/],
     ['a truncated legacy checkpoint', ['convert', truncatedLegacy, '-o', out('x.pth')], /^error: .*truncated_legacy\.pth: .*(truncated|end of file)/],
     ['a missing file', ['inspect', out('nope.pth')], /^error: .*nope\.pth: no such file/],
-    ['a directory', ['inspect', dir], /^error: .*: is a folder without a shard index \(\*\.index\.json\); name the checkpoint file in it$/],
+    ['a directory', ['inspect', dir], /^error: .*: is a folder without a shard index \(\*\.index\.json\); name the checkpoint file in it\n$/],
     ['a TorchScript archive', ['inspect', fixture('torchscript.pt')], /^error: .*torchscript\.pt: is a TorchScript archive/],
     ['an unknown output extension', ['convert', fixture('resnet_sd.pth'), '-o', out('x.weights')], /^error: .*x\.weights: cannot tell the output format/],
     ['a --key that does not exist', ['strip-prefix', fixture('training_ckpt.pth'), '--key', 'model', '-o', out('x.pth')], /^error: .*training_ckpt\.pth: no key 'model' under the top level \(keys there: epoch, model_state_dict/],
