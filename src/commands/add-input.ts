@@ -1,22 +1,15 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
-import { ModsurgError, withFile } from '../errors.js';
+import { withFile } from '../errors.js';
 import { inputArg, outputFlag, fsyncFlag } from '../cli/flags.js';
 import { readCheckpoint } from '../checkpoint/files.js';
 import { checkAndWriteEdit, describeData, layoutRequest, onnxOutputFlags } from '../cli/onnx-output.js';
 import { ExternalDataFiles } from '../graph/external-data.js';
 import { readOnnxFile } from '../graph/files.js';
-import { elemTypeByName } from '../graph/elem-type.js';
-import { tensorTypeOf, type TensorType } from '../graph/graph.js';
 import { tensorOrModuleOutput } from '../graph/module-scopes.js';
-import { addInput } from '../graph/surgery/add-input.js';
-import { headDtypeOf, headInputFeatures } from '../graph/surgery/head-input.js';
+import { addInput, planAddInput } from '../graph/surgery/add-input.js';
 import { defaultOpset } from '../graph/surgery/onnx-head.js';
-import { layersOf } from '../head/layers.js';
-import { parameterSlots } from '../head/params.js';
-import { resolveHead } from '../head/resolve.js';
-import { headParametersFrom, initSource, weightsSource } from '../head/source.js';
-import { parseHeadSpec } from '../head/spec.js';
+import { initSource, weightsSource } from '../head/source.js';
 import { printHead } from '../head/torch-repr.js';
 import { openInput } from '../io/files.js';
 import { onnxruntimeTypeOf } from '../runtime/check-model.js';
@@ -62,34 +55,24 @@ export default class AddInput extends ModsurgCommand {
       const graph = model.graph;
       const at = tensorOrModuleOutput(graph, flags.at);
       const tType = await onnxruntimeTypeOf(model, at);
-      const batch = tensorTypeOf(graph.inputs[0]?.proto ?? {})?.shape?.[0] ?? tType.shape?.[0] ?? 'batch';
-      const inputType = parseShape(flags.shape, flags.dtype, batch);
-      const what = `'${at}'`;
-      const preSpec = flags.pre !== undefined ? parseHeadSpec(flags.pre, '--pre') : undefined;
-      const flattens = preSpec !== undefined && layersOf(preSpec).some((layer) => layer.kind === 'Flatten');
-      const pre = preSpec ? resolveHead(preSpec, headInputFeatures(tType, flattens, what, "start --pre with 'Flatten(1)'")) : undefined;
-      if (pre && parameterSlots(pre).length > 0) throw new ModsurgError('--pre layers must have no parameters (put Linear layers in --head)');
-      const preFeatures = pre ? pre.outFeatures : headInputFeatures(tType, false, what, "add --pre 'Flatten(1)'");
-      const extra = (inputType.shape ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : NaN), 1);
-      if (!Number.isFinite(extra)) throw new ModsurgError('the new input\'s dims after the batch must be numbers');
-      const head = resolveHead(parseHeadSpec(flags.head), preFeatures + extra, `cat(pre(T), ${flags.name})`);
-      const dtype = headDtypeOf(tType, what);
       const parameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
-      const parameters = headParametersFrom(head, dtype, '', parameterSource);
-      const output = flags.replace ?? graph.outputs[0]?.proto.name ?? '';
-      const edit = addInput(graph, {
+      const { request, preFeatures, features } = planAddInput(graph, {
         name: flags.name,
-        type: inputType,
+        shape: flags.shape,
+        dtype: flags.dtype,
         at,
-        ...(pre ? { pre: { head: pre, parameters: [] } } : {}),
-        head,
-        parameters,
-        output,
+        atType: tType,
+        ...(flags.pre !== undefined ? { pre: flags.pre } : {}),
+        head: flags.head,
+        parameterSource,
+        ...(flags.replace !== undefined ? { replace: flags.replace } : {}),
         keepOutput: flags['keep-outputs'],
         opset: defaultOpset(model),
       });
+      const edit = addInput(graph, request);
+      const { head, type: inputType, output } = request;
       const { written } = await checkAndWriteEdit(model, { ...model, graph: edit.graph }, layout, external);
-      reporter.info(`new input ${flags.name}: ${flags.dtype} [${(inputType.shape ?? []).join(', ')}], joined to ${at} (${preFeatures} features) → ${preFeatures + extra} features`);
+      reporter.info(`new input ${flags.name}: ${flags.dtype} [${(inputType.shape ?? []).join(', ')}], joined to ${at} (${preFeatures} features) → ${features} features`);
       reporter.info(`head on the joined features, writing ${output}:\n${printHead(head)}`);
       if (edit.keptAs) reporter.info(`the old output is kept as ${edit.keptAs}`);
       const data = describeData(written, model);
@@ -100,7 +83,7 @@ export default class AddInput extends ModsurgCommand {
         name: flags.name,
         shape: inputType.shape,
         at,
-        features: preFeatures + extra,
+        features,
         replaces: output,
         keptAs: edit.keptAs ?? null,
         dataFile: written.dataFile ?? null,
@@ -113,15 +96,4 @@ export default class AddInput extends ModsurgCommand {
       weights?.close();
     }
   }
-}
-
-function parseShape(text: string, dtype: string, batch: number | string): TensorType {
-  const elemType = elemTypeByName(dtype)!.code;
-  const dims = text.split(',').map((d) => d.trim());
-  if (dims[0] !== 'batch') throw new ModsurgError(`--shape must start with 'batch' (the new input is per batch item), not '${text}'`);
-  const rest = dims.slice(1).map((d) => {
-    if (!/^\d+$/.test(d)) throw new ModsurgError(`--shape: '${d}' is not a dimension size`);
-    return Number(d);
-  });
-  return { elemType, shape: [batch, ...rest] };
 }

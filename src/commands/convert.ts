@@ -8,11 +8,11 @@ import type { Reporter } from '../cli/report.js';
 import { castFloatingTensors } from '../checkpoint/cast.js';
 import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
-import { py, type PyValue } from '../checkpoint/pickle/value.js';
+import type { PyValue } from '../checkpoint/pickle/value.js';
 import { getPath, isModuleObject, moduleClassName, resolvePath, toPlainData } from '../checkpoint/state-dict.js';
 import { DEFAULT_SIZE_THRESHOLD, ExternalDataFiles } from '../graph/external-data.js';
 import type { OnnxWriteSummary } from '../graph/files.js';
-import { initializerTensors } from '../graph/initializers.js';
+import { initializersAsStateDict } from '../graph/initializers.js';
 import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { STDIO } from '../io/files.js';
@@ -89,9 +89,7 @@ export default class Convert extends ModsurgCommand {
       if (used.length > 0) throw new ModsurgError(`--${used[0]} applies to ONNX output only`, flags.output);
       let root: PyValue;
       try {
-        const tensors = initializerTensors(model.graph.initializers, { external: external.opener });
-        if (tensors.length === 0) throw new ModsurgError('has no initializers to write as a state dict');
-        root = py.dict(tensors.map(([name, tensor]): [PyValue, PyValue] => [py.str(name), { kind: 'tensor', tensor }]), true);
+        root = initializersAsStateDict(model.graph.initializers, { external: external.opener });
       } catch (error) {
         throw withFile(error, source.name);
       }

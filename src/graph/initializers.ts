@@ -1,10 +1,11 @@
 import { ModsurgError } from '../errors.js';
-import { dtypeInfo, type DType } from '../checkpoint/dtype.js';
+import { dtypeInfo } from '../checkpoint/dtype.js';
 import { contiguousBytes, contiguousStride, isContiguous, numelOf, type StorageData, type Tensor } from '../checkpoint/tensor.js';
 import { BufferSource, readRange, type ByteRange, type ByteSource } from '../io/byte-source.js';
 import { materialize, pieceLength, piecesLength, type Piece } from '../io/pieces.js';
-import { elemTypeInfo } from './elem-type.js';
+import { dtypeOfElemType, elemTypeInfo, elemTypeOfDtype } from './elem-type.js';
 import type { Initializer, TensorProto } from './graph.js';
+import { py, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';
 import { decode, onnxTypes } from './onnx-schema.js';
 import { delimiterHead, lazyFieldPieces, lengthDelimited, readFields, readVarint, readVarintsBig, stringOf, varintField, type LazyField } from './wire.js';
 
@@ -45,40 +46,6 @@ const DATA_FIELDS: ReadonlySet<number> = new Set([
 ]);
 
 const EXTERNAL = 1;
-
-const onnxToDtype = new Map<number, DType>([
-  [1, 'float32'],
-  [2, 'uint8'],
-  [3, 'int8'],
-  [4, 'uint16'],
-  [5, 'int16'],
-  [6, 'int32'],
-  [7, 'int64'],
-  [9, 'bool'],
-  [10, 'float16'],
-  [11, 'float64'],
-  [12, 'uint32'],
-  [13, 'uint64'],
-  [14, 'complex64'],
-  [15, 'complex128'],
-  [16, 'bfloat16'],
-  [17, 'float8_e4m3fn'],
-  [18, 'float8_e4m3fnuz'],
-  [19, 'float8_e5m2'],
-  [20, 'float8_e5m2fnuz'],
-  [24, 'float8_e8m0fnu'],
-]);
-const dtypeToOnnx = new Map<DType, number>([...onnxToDtype].map(([code, dtype]) => [dtype, code]));
-
-/** The checkpoint dtype of an ONNX element type; undefined for those torch has no 1:1 dtype for. */
-export function dtypeOfElemType(elemType: number): DType | undefined {
-  return onnxToDtype.get(elemType);
-}
-
-/** The ONNX element type of a checkpoint dtype; undefined for complex32, float4_e2m1fn_x2 and bits*. */
-export function elemTypeOfDtype(dtype: DType): number | undefined {
-  return dtypeToOnnx.get(dtype);
-}
 
 /** Where an external initializer's bytes are (TensorProto.external_data), as the file says. */
 export interface ExternalRef {
@@ -315,6 +282,13 @@ export function initializerTensors(initializers: readonly Initializer[], options
     seen.add(name);
     return [name, initializerTensor(item, options)];
   });
+}
+
+/** A model's initializers as a state dict (an OrderedDict in graph order): what `convert model.onnx -o weights.pth` writes. */
+export function initializersAsStateDict(initializers: readonly Initializer[], options: ReadInitializerOptions = {}): PyDict {
+  const tensors = initializerTensors(initializers, options);
+  if (tensors.length === 0) throw new ModsurgError('has no initializers to write as a state dict');
+  return py.dict(tensors.map(([name, tensor]): [PyValue, PyValue] => [py.str(name), { kind: 'tensor', tensor }]), true);
 }
 
 /** A tensor as an initializer: raw_data little-endian and contiguous, as exporters write it. */

@@ -1,8 +1,8 @@
 import { dtypeInfo } from '../checkpoint/dtype.js';
 import { numelOf } from '../checkpoint/tensor.js';
-import { elemTypeInfo } from './elem-type.js';
+import { dtypeOfElemType, elemTypeInfo } from './elem-type.js';
 import { attribute, tensorTypeOf, type Graph, type GraphNode, type NodeProto, type TensorProto, type ValueInfo } from './graph.js';
-import { dtypeOfElemType, readTensorFields } from './initializers.js';
+import { readTensorFields } from './initializers.js';
 import type { OnnxModel } from './model.js';
 import { commonAncestor, graphModules, type ScopeSource } from './module-scopes.js';
 

@@ -1,7 +1,9 @@
+import { dtypeInfo } from '../checkpoint/dtype.js';
 import { ModsurgError } from '../errors.js';
 
 /**
- * The element types onnxruntime-node can feed and fetch, with the typed array that holds each one.
+ * The element types onnxruntime-node can feed and fetch, with the typed array that holds each one (their
+ * sizes are the dtype table's, checkpoint/dtype.ts).
  * A tensor is a discriminated union on `dtype`, so its `data` is always the matching array.
  */
 
@@ -89,14 +91,14 @@ export interface ElementInfo<D extends ElementType> {
 }
 
 function info<D extends ElementType>(
-  bytes: number,
+  dtype: D,
   kind: ElementKind,
   npyChar: ElementInfo<D>['npyChar'],
   make: { new (length: number): ArrayFor[D]; new (buffer: ArrayBufferLike, byteOffset: number, length: number): ArrayFor[D] },
   range?: readonly [number, number],
 ): ElementInfo<D> {
   return {
-    bytes,
+    bytes: dtypeInfo(dtype).size,
     kind,
     npyChar,
     ...(range ? { range } : {}),
@@ -106,18 +108,18 @@ function info<D extends ElementType>(
 }
 
 export const ELEMENT_INFO: { readonly [D in ElementType]: ElementInfo<D> } = {
-  float32: info<'float32'>(4, 'float', 'f', Float32Array),
-  float64: info<'float64'>(8, 'float', 'f', Float64Array),
-  float16: info<'float16'>(2, 'float', 'f', Uint16Array),
-  int8: info<'int8'>(1, 'int', 'i', Int8Array, [-128, 127]),
-  int16: info<'int16'>(2, 'int', 'i', Int16Array, [-32768, 32767]),
-  int32: info<'int32'>(4, 'int', 'i', Int32Array, [-2147483648, 2147483647]),
-  int64: info<'int64'>(8, 'bigint', 'i', BigInt64Array, [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]),
-  uint8: info<'uint8'>(1, 'int', 'u', Uint8Array, [0, 255]),
-  uint16: info<'uint16'>(2, 'int', 'u', Uint16Array, [0, 65535]),
-  uint32: info<'uint32'>(4, 'int', 'u', Uint32Array, [0, 4294967295]),
-  uint64: info<'uint64'>(8, 'bigint', 'u', BigUint64Array, [0, Number.MAX_SAFE_INTEGER]),
-  bool: info<'bool'>(1, 'bool', 'b', Uint8Array, [0, 1]),
+  float32: info('float32', 'float', 'f', Float32Array),
+  float64: info('float64', 'float', 'f', Float64Array),
+  float16: info('float16', 'float', 'f', Uint16Array),
+  int8: info('int8', 'int', 'i', Int8Array, [-128, 127]),
+  int16: info('int16', 'int', 'i', Int16Array, [-32768, 32767]),
+  int32: info('int32', 'int', 'i', Int32Array, [-2147483648, 2147483647]),
+  int64: info('int64', 'bigint', 'i', BigInt64Array, [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]),
+  uint8: info('uint8', 'int', 'u', Uint8Array, [0, 255]),
+  uint16: info('uint16', 'int', 'u', Uint16Array, [0, 65535]),
+  uint32: info('uint32', 'int', 'u', Uint32Array, [0, 4294967295]),
+  uint64: info('uint64', 'bigint', 'u', BigUint64Array, [0, Number.MAX_SAFE_INTEGER]),
+  bool: info('bool', 'bool', 'b', Uint8Array, [0, 1]),
 };
 
 export function isElementType(name: string): name is ElementType {

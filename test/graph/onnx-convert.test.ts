@@ -13,9 +13,8 @@ import {
   dataFilePieces,
 } from '../../src/graph/external-data.js';
 import type { Initializer, TensorProto } from '../../src/graph/graph.js';
+import { dtypeOfElemType, elemTypeOfDtype } from '../../src/graph/elem-type.js';
 import {
-  dtypeOfElemType,
-  elemTypeOfDtype,
   initializerTensor,
   initializerTensors,
   initializerWithExternalData,

@@ -1,6 +1,10 @@
 import { ModsurgError } from '../../errors.js';
-import type { ResolvedHead } from '../../head/layers.js';
-import type { HeadParameter } from '../../head/params.js';
+import { layersOf, type ResolvedHead } from '../../head/layers.js';
+import { parameterSlots, type HeadParameter } from '../../head/params.js';
+import { resolveHead } from '../../head/resolve.js';
+import { headParametersFrom, type ParameterSource } from '../../head/source.js';
+import { parseHeadSpec } from '../../head/spec.js';
+import { headDtypeOf, headInputFeatures } from './head-input.js';
 import { INT64, elemTypeByName } from '../elem-type.js';
 import { cleanup, tensorNames, tensorTypeOf, uniqueName, valueInfoProto, type Graph, type GraphNode, type Initializer, type TensorType } from '../graph.js';
 import { headNodes } from './head-nodes.js';
@@ -21,6 +25,67 @@ export interface AddInputRequest {
   /** Keep the old output as well, renamed `<output>_original`. */
   readonly keepOutput: boolean;
   readonly opset: number;
+}
+
+/** What `add-input` is asked for, as the user wrote it: specs and shapes still text. */
+export interface AddInputOptions {
+  readonly name: string;
+  /** `batch` or `batch,4`. */
+  readonly shape: string;
+  readonly dtype: string;
+  /** T, already a tensor name, and its type (onnxruntime's, when the graph declares none). */
+  readonly at: string;
+  readonly atType: TensorType;
+  /** Parameter-free layers for T (`Flatten(1)`). */
+  readonly pre?: string;
+  readonly head: string;
+  readonly parameterSource: ParameterSource;
+  /** The graph output the head replaces; default the first. */
+  readonly replace?: string;
+  readonly keepOutput: boolean;
+  readonly opset: number;
+}
+
+/**
+ * Resolves an add-input request against the graph: the new input's type (its batch the model's), the
+ * --pre layers and the head sized to T's features plus the new input's, and the head's values.
+ */
+export function planAddInput(graph: Graph, options: AddInputOptions): { request: AddInputRequest; preFeatures: number; features: number } {
+  const batch = tensorTypeOf(graph.inputs[0]?.proto ?? {})?.shape?.[0] ?? options.atType.shape?.[0] ?? 'batch';
+  const type = parseShape(options.shape, options.dtype, batch);
+  const what = `'${options.at}'`;
+  const preSpec = options.pre !== undefined ? parseHeadSpec(options.pre, '--pre') : undefined;
+  const flattens = preSpec !== undefined && layersOf(preSpec).some((layer) => layer.kind === 'Flatten');
+  const pre = preSpec ? resolveHead(preSpec, headInputFeatures(options.atType, flattens, what, "start --pre with 'Flatten(1)'")) : undefined;
+  if (pre && parameterSlots(pre).length > 0) throw new ModsurgError('--pre layers must have no parameters (put Linear layers in --head)');
+  const preFeatures = pre ? pre.outFeatures : headInputFeatures(options.atType, false, what, "add --pre 'Flatten(1)'");
+  const extra = (type.shape ?? []).slice(1).reduce<number>((n, d) => n * (typeof d === 'number' ? d : NaN), 1);
+  if (!Number.isFinite(extra)) throw new ModsurgError("the new input's dims after the batch must be numbers");
+  const head = resolveHead(parseHeadSpec(options.head), preFeatures + extra, `cat(pre(T), ${options.name})`);
+  const parameters = headParametersFrom(head, headDtypeOf(options.atType, what), '', options.parameterSource);
+  const request: AddInputRequest = {
+    name: options.name,
+    type,
+    at: options.at,
+    ...(pre ? { pre: { head: pre, parameters: [] } } : {}),
+    head,
+    parameters,
+    output: options.replace ?? graph.outputs[0]?.proto.name ?? '',
+    keepOutput: options.keepOutput,
+    opset: options.opset,
+  };
+  return { request, preFeatures, features: preFeatures + extra };
+}
+
+function parseShape(text: string, dtype: string, batch: number | string): TensorType {
+  const elemType = elemTypeByName(dtype)!.code;
+  const dims = text.split(',').map((d) => d.trim());
+  if (dims[0] !== 'batch') throw new ModsurgError(`--shape must start with 'batch' (the new input is per batch item), not '${text}'`);
+  const rest = dims.slice(1).map((d) => {
+    if (!/^\d+$/.test(d)) throw new ModsurgError(`--shape: '${d}' is not a dimension size`);
+    return Number(d);
+  });
+  return { elemType, shape: [batch, ...rest] };
 }
 
 /**
