@@ -1,5 +1,6 @@
-import { basename, isAbsolute, join, posix, win32 } from 'node:path';
-import { ModsurgError } from '../errors.js';
+import { realpathSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join, posix, sep, win32 } from 'node:path';
+import { ModsurgError, withFile } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openInput, STDIO, writeOutput } from '../io/files.js';
 import { inputHoldingMost, piecesLength, writePieces, type Piece } from '../io/pieces.js';
@@ -47,14 +48,44 @@ export function defaultDataFileName(modelFileName: string): string {
 export function checkLocation(location: string, what: string): string {
   if (location === '') throw new ModsurgError(`${what}: empty external data location`);
   if (posix.isAbsolute(location) || win32.isAbsolute(location) || isAbsolute(location)) {
-    throw new ModsurgError(`${what}: external data location '${location}' is absolute; onnxruntime only accepts paths relative to the model's folder`);
+    throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' is absolute; onnxruntime only accepts paths relative to the model's folder`);
+  }
+  if (location.includes('\\') || location.includes('\0')) {
+    throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' holds a backslash or a NUL; ONNX locations are relative POSIX paths`);
   }
   const normal = posix.normalize(location.replaceAll('\\', '/'));
   if (normal === '..' || normal.startsWith('../')) {
-    throw new ModsurgError(`${what}: external data location '${location}' escapes the model's folder; onnxruntime refuses it`);
+    throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' escapes the model's folder; onnxruntime refuses it`);
   }
-  if (normal === '.' || normal.endsWith('/')) throw new ModsurgError(`${what}: external data location '${location}' names a folder, not a file`);
+  if (normal === '.' || normal.endsWith('/')) throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' names a folder, not a file`);
   return normal;
+}
+
+/** A location as text for an error line: control characters escaped, so a hostile name cannot rewrite the terminal. */
+function escapeLocation(location: string): string {
+  return location.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The file a checked location names, refused unless it is a regular file inside the model's folder once
+ * symbolic links are resolved: a link to /etc/passwd, a FIFO that would hang a read, or a device is never
+ * read, let alone copied into an output.
+ */
+function dataFileInFolder(folder: string, relative: string, what: string): string {
+  const path = join(folder, relative);
+  let real: string;
+  let root: string;
+  try {
+    real = realpathSync(path);
+    root = realpathSync(folder);
+  } catch {
+    throw new ModsurgError(`${what}: external data file ${path}: no such file`);
+  }
+  if (!real.startsWith(root.endsWith(sep) ? root : root + sep)) {
+    throw new ModsurgError(`${what}: external data file ${path} is a link to ${real}, outside the model's folder; refusing to read it`);
+  }
+  if (!statSync(real).isFile()) throw new ModsurgError(`${what}: external data file ${path} is not a regular file; refusing to read it`);
+  return real;
 }
 
 /** A model read from stdin has no folder, so the data files it names cannot be found. */
@@ -82,8 +113,14 @@ export class ExternalDataFiles {
     const path = join(this.folder, relative);
     let source = this.open.get(path);
     if (!source) {
+      let real: string;
       try {
-        source = openInput(path);
+        real = dataFileInFolder(this.folder, relative, `initializer '${tensorName}'`);
+      } catch (error) {
+        throw withFile(error, this.modelName);
+      }
+      try {
+        source = openInput(real);
       } catch (error) {
         const reason = error instanceof ModsurgError ? error.message : String(error);
         throw new ModsurgError(`initializer '${tensorName}': external data file ${path}: ${reason}`, this.modelName);
@@ -96,6 +133,23 @@ export class ExternalDataFiles {
   close(): void {
     for (const source of this.open.values()) source.close();
     this.open.clear();
+  }
+}
+
+/**
+ * Checks every external initializer of a model before anything else reads it (onnxruntime included, which
+ * follows links): a location inside the model's folder naming a regular file there, its offset and length
+ * inside that file.
+ */
+export function checkExternalData(initializers: readonly Initializer[], folder: string | undefined, modelName: string): void {
+  const files = new ExternalDataFiles(folder, modelName);
+  try {
+    for (const item of initializers) {
+      const fields = readTensorFields(item);
+      if (fields.data.kind === 'external') initializerBytes(fields, { external: files.opener });
+    }
+  } finally {
+    files.close();
   }
 }
 

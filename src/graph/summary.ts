@@ -5,6 +5,7 @@ import { attribute, tensorTypeOf, type Graph, type GraphNode, type NodeProto, ty
 import { readTensorFields } from './initializers.js';
 import type { OnnxModel } from './model.js';
 import { commonAncestor, graphModules, type ScopeSource } from './module-scopes.js';
+import { checkLocation } from './external-data.js';
 
 /** A graph input or output: its element type and dims (numbers, symbolic names, null when unknown). */
 export interface ValueSummary {
@@ -71,7 +72,10 @@ export function summarizeOnnx(model: OnnxModel): OnnxSummary {
     const fields = readTensorFields(item);
     const dtype = elemTypeInfo(fields.elemType).name;
     const base = { name: fields.name, dtype, shape: fields.dims, bytes: byteSize(fields.elemType, numelOf(fields.dims)) };
-    return fields.data.kind === 'external' ? { ...base, external: fields.data.ref.location } : base;
+    if (fields.data.kind !== 'external') return base;
+    // a hostile location (absolute, `..`, a device) is refused here too, though inspect reads no data
+    checkLocation(fields.data.ref.location, `initializer '${fields.name}'`);
+    return { ...base, external: fields.data.ref.location };
   });
   const dtypes: Record<string, number> = {};
   for (const t of tensors) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;

@@ -5,6 +5,9 @@ import { performance } from 'node:perf_hooks';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ModsurgError } from '../errors.js';
 import { asIoError } from '../io/files.js';
+import { FileSource } from '../io/byte-source.js';
+import { checkExternalData } from '../graph/external-data.js';
+import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { HostTensor } from './dtypes.js';
 import { fromOrtTensor, toOrtTensor, type OrtModule } from './ort-tensors.js';
 import { placementFromProfile, type Placement } from './placement.js';
@@ -194,6 +197,20 @@ function checkModelFile(modelPath: string): void {
     if (statSync(modelPath).isDirectory()) throw new ModsurgError('is a directory, not a model file', modelPath);
   } catch (error) {
     throw asIoError(error, modelPath);
+  }
+  // onnxruntime follows any external data location it is given: check them first (a model that does not
+  // parse is left for onnxruntime to explain)
+  let model: OnnxModel | undefined;
+  const source = new FileSource(modelPath, modelPath);
+  try {
+    model = readOnnxModel(source, modelPath);
+  } catch {
+    model = undefined;
+  }
+  try {
+    if (model) checkExternalData(model.graph.initializers, model.folder, modelPath);
+  } finally {
+    source.close();
   }
 }
 
