@@ -103,10 +103,11 @@ def main(argv):
     elif command == "onnx-add-output":
         import onnx
 
+        # asked before loading: onnx.load moves external data into raw_data and forgets it was external
+        external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in onnx.load(args[0], load_external_data=False).graph.initializer)
         model = onnx.load(args[0])
         relu = next(n for n in model.graph.node if n.op_type == "Relu")
         model.graph.output.append(onnx.helper.make_tensor_value_info(relu.output[0], onnx.TensorProto.FLOAT, None))
-        external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
         if external:
             import os
 
