@@ -42,7 +42,7 @@ function renderPanel(panel, x0, y0, w, h) {
   const plotH = h - top - bottom;
   const sizes = [...new Set(panel.rows.map((r) => r.size))].sort((a, b) => a - b);
   const tools = [...new Set(panel.rows.flatMap((r) => r.cells.map((c) => c.tool)))];
-  const maxY = Math.max(...panel.rows.flatMap((r) => r.cells.map((c) => c.median))) * 1.1 || 1;
+  const maxY = Math.max(...panel.rows.flatMap((r) => r.cells.filter((c) => c.median !== undefined).map((c) => c.median))) * 1.1 || 1;
   const logMin = Math.log2(sizes[0]);
   const logMax = Math.log2(sizes[sizes.length - 1]);
   const px = (size) => x0 + left + (logMax === logMin ? plotW / 2 : ((Math.log2(size) - logMin) / (logMax - logMin)) * plotW);
@@ -63,7 +63,7 @@ function renderPanel(panel, x0, y0, w, h) {
   }
   tools.forEach((tool, i) => {
     const colour = COLOURS[tool] ?? '#7f7f7f';
-    const points = panel.rows.flatMap((r) => r.cells.filter((c) => c.tool === tool).map((c) => [px(r.size), py(c.median)]));
+    const points = panel.rows.flatMap((r) => r.cells.filter((c) => c.tool === tool && c.median !== undefined).map((c) => [px(r.size), py(c.median)]));
     if (points.length > 1) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}"/>`);
     for (const [x, y] of points) out.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3" fill="${colour}"/>`);
     const lx = x0 + left + 6 + i * 78;

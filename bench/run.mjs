@@ -69,10 +69,22 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
  */
 function measureCase(tools, clean) {
   const samples = new Map(tools.map((t) => [t.name, []]));
+  // an anchor that fails (Python onnx cannot save a model over 2 GiB inline) is reported as failed;
+  // modsurg failing is a bug, and stops the run
+  const failed = new Map();
   for (let run = 0; run < runs; run++) {
-    for (const tool of tools) samples.get(tool.name).push(timed(tool.script, clean));
+    for (const tool of tools) {
+      if (failed.has(tool.name)) continue;
+      try {
+        samples.get(tool.name).push(timed(tool.script, clean));
+      } catch (error) {
+        if (tool.name === 'modsurg') throw error;
+        failed.set(tool.name, String(error.message).split('\n').filter((line) => line.trim() !== '').at(-1));
+      }
+    }
   }
   return tools.map((tool) => {
+    if (failed.has(tool.name)) return { tool: tool.name, failed: failed.get(tool.name) };
     const s = samples.get(tool.name);
     const secs = s.map((x) => x.seconds);
     return { tool: tool.name, median: median(secs), min: Math.min(...secs), max: Math.max(...secs), rssMB: Math.max(...s.map((x) => x.rssMB)) };
@@ -296,8 +308,10 @@ function renderMarkdown({ machine: m, runs: n, results: rows }) {
     if (anchors.length === 0) lines.push(`| ${cell(row.title)} | ${size} | ${own} | ${mine.rssMB.toFixed(0)} | – | – | – | ${cell(row.target)} |`);
     anchors.forEach((a, i) => {
       const first = i === 0;
+      const theirs = a.failed !== undefined ? `failed: ${cell(a.failed)}` : `${fmt(a.median)} [${fmt(a.min)}–${fmt(a.max)}]`;
+      const ratio = a.failed !== undefined ? '–' : `${(mine.median / a.median).toFixed(2)}×`;
       lines.push(
-        `| ${first ? cell(row.title) : ''} | ${first ? size : ''} | ${first ? own : ''} | ${first ? mine.rssMB.toFixed(0) : ''} | ${cell(a.tool)} | ${fmt(a.median)} [${fmt(a.min)}–${fmt(a.max)}] | ${(mine.median / a.median).toFixed(2)}× | ${first ? cell(row.target) : ''} |`,
+        `| ${first ? cell(row.title) : ''} | ${first ? size : ''} | ${first ? own : ''} | ${first ? mine.rssMB.toFixed(0) : ''} | ${cell(a.tool)} | ${theirs} | ${ratio} | ${first ? cell(row.target) : ''} |`,
       );
     });
   }
