@@ -1,6 +1,6 @@
 import { FormatError } from '../errors.js';
 import { dtypeFromStorageClass, dtypeFromTorchName, dtypeInfo, type DType } from './dtype.js';
-import type { UnpickleHooks } from './pickle/unpickler.js';
+import { unpickle, type Unpickled, type UnpickleHooks } from './pickle/unpickler.js';
 import { py, type PyGlobal, type PyValue } from './pickle/value.js';
 import type { Storage, StorageData, Tensor } from './tensor.js';
 
@@ -139,4 +139,16 @@ export class TorchUnpickleHooks implements UnpickleHooks {
 /** Bytes a storage record must have: torch checks the record size against the persistent id's numel. */
 export function recordBytes(record: StorageRecord): number {
   return record.dtype === undefined ? record.numel : record.numel * dtypeInfo(record.dtype).size;
+}
+
+/**
+ * A zip checkpoint's data.pkl, which must be one pickle: torch.save never writes bytes after its STOP, so
+ * bytes there are a hidden second pickle (one `scan` reports), refused rather than silently skipped.
+ */
+export function unpickleDataPkl(bytes: Uint8Array, hooks: UnpickleHooks): Unpickled {
+  const result = unpickle(bytes, hooks);
+  if (result.end !== bytes.length) {
+    throw new FormatError(`data.pkl holds ${bytes.length - result.end} bytes after its pickle's STOP (a hidden second pickle?); torch.save writes none`);
+  }
+  return result;
 }

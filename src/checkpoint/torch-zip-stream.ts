@@ -6,8 +6,7 @@ import type { PipeSource } from '../io/pipe-source.js';
 import { spoolFile } from '../io/temp-files.js';
 import { ZipStreamReader, type LocalRecord } from '../io/zip-stream.js';
 import type { Checkpoint } from './checkpoint.js';
-import { unpickle } from './pickle/unpickler.js';
-import { recordBytes, TorchUnpickleHooks } from './torch-pickle.js';
+import { recordBytes, TorchUnpickleHooks, unpickleDataPkl } from './torch-pickle.js';
 
 /** A pipe's capacity: pieces this size keep every process of a pipeline busy. */
 const PIPE_CHUNK = 64 << 10;
@@ -85,7 +84,7 @@ class TorchZipStream {
       const source = new StreamRecordSource(this, name, length);
       return { kind: 'range', range: { source, offset: 0, length, integrity: { member: name, crc32: () => this.crcOf(name) } } };
     });
-    const { value, globals } = unpickle(dataPkl, hooks);
+    const { value, globals } = unpickleDataPkl(dataPkl, hooks);
     // the small records torch writes between the pickle and the storages
     this.readSmallRecordsAhead();
     const byteorder = this.small.get(`${this.root}byteorder`)?.toString('latin1').trim() ?? 'little';

@@ -2,10 +2,9 @@ import { FormatError } from '../errors.js';
 import { readRange, type ByteRange, type ByteSource } from '../io/byte-source.js';
 import { AlignedZipLayout, ZipReader, type MemberData, type ZipMemberSpec } from '../io/zip.js';
 import type { Checkpoint } from './checkpoint.js';
-import { unpickle } from './pickle/unpickler.js';
 import type { PyValue } from './pickle/value.js';
 import { StorageKeys } from './storage-io.js';
-import { recordBytes, TorchUnpickleHooks } from './torch-pickle.js';
+import { recordBytes, TorchUnpickleHooks, unpickleDataPkl } from './torch-pickle.js';
 import { storageBytes, type Storage } from './tensor.js';
 import { pickle } from './pickle/pickler.js';
 
@@ -42,7 +41,7 @@ export function readTorchZip(source: ByteSource): Checkpoint {
     }
     return { kind: 'range', range: entry.data() };
   });
-  const { value, globals } = unpickle(readRange(dataPkl.data()), hooks);
+  const { value, globals } = unpickleDataPkl(readRange(dataPkl.data()), hooks);
   const formatVersion = zip.get(`${root}.format_version`);
   return {
     format: 'torch',

@@ -1,3 +1,4 @@
+import { escapeName, type ScanReport } from '../checkpoint/scan.js';
 import type { ChalkInstance } from 'chalk';
 import type { CheckpointSummary, StateDictSummary } from '../checkpoint/inspect.js';
 import type { ModuleNode } from '../checkpoint/module-tree.js';
@@ -77,18 +78,19 @@ export function renderCheckpointSummary(file: string, size: number, s: Checkpoin
 }
 
 /** Loud warnings about globals torch's weights_only loader refuses, the dangerous ones first. */
-export function unsafeGlobalWarnings(s: CheckpointSummary): string[] {
-  const dangerous = s.globals.filter((g) => g.dangerous);
-  const unsafe = s.globals.filter((g) => !g.safe && !g.dangerous);
+export function unsafeGlobalWarnings(s: CheckpointSummary, scanned?: ScanReport): string[] {
   const warnings: string[] = [];
-  if (dangerous.length > 0) {
+  // the scan's verdict where the file could be scanned (a file, not a pipe); else the globals' deny-list
+  const flagged = scanned ? [...new Set(scanned.findings.map((f) => f.global))] : s.globals.filter((g) => g.dangerous).map((g) => escapeName(g.name));
+  if (flagged.length > 0) {
     warnings.push(
-      `DANGER: this file references ${dangerous.map((g) => g.name).join(', ')}, which run${dangerous.length === 1 ? 's' : ''} code when the file is loaded with torch.load(weights_only=False) or pickle; do not load it in Python (modsurg executed nothing)`,
+      `DANGER: loading this file runs code: ${flagged.join(', ')}${scanned ? ' (outside the allowlist of modsurg scan, which says where)' : ''}; do not load it with torch.load(weights_only=False) or pickle (modsurg executed nothing)`,
     );
   }
+  const unsafe = s.globals.filter((g) => !g.safe && !flagged.includes(escapeName(g.name)));
   if (unsafe.length > 0) {
     warnings.push(
-      `this file references ${unsafe.length} global${unsafe.length === 1 ? '' : 's'} outside torch's weights_only allowlist (${unsafe.map((g) => g.name).join(', ')}): torch.load(weights_only=True) refuses it; loading it with weights_only=False runs that code`,
+      `this file references ${unsafe.length} global${unsafe.length === 1 ? '' : 's'} outside torch's weights_only allowlist (${unsafe.map((g) => escapeName(g.name)).join(', ')}): torch.load(weights_only=True) refuses it${flagged.length > 0 ? '' : '; loading it with weights_only=False runs that code'}`,
     );
   }
   return warnings;

@@ -8,7 +8,9 @@ import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { summarizeCheckpoint } from '../checkpoint/inspect.js';
 import { completeInput } from '../io/files.js';
 import { verifyStorages } from '../checkpoint/storage-io.js';
-import { isOnnxFile, openCheckpointInput, readCheckpointInput } from '../checkpoint/sharded.js';
+import { isOnnxFile, openCheckpointInput, readCheckpointInput, ShardedSource } from '../checkpoint/sharded.js';
+import { scanSource } from '../checkpoint/scan.js';
+import { PipeSource } from '../io/pipe-source.js';
 
 export default class Inspect extends ModsurgCommand {
   static override summary =
@@ -42,9 +44,12 @@ export default class Inspect extends ModsurgCommand {
       const verified = flags.verify ? verifyCheckpoint(checkpoint, source) : undefined;
       completeInput(source);
       const summary = summarizeCheckpoint(checkpoint);
+      // the scan's verdict, where the file can be read again (a pipe has gone by, shards are scanned one by one)
+      const scanned = source instanceof PipeSource || source instanceof ShardedSource ? undefined : scanSource(source);
       reporter.info(renderCheckpointSummary(source.name, source.size, summary, reporter.colour, flags.depth ?? Infinity));
       if (verified !== undefined) reporter.info(`verified: ${formatBytes(verified)} of tensor data read, every CRC-32 matches`);
-      for (const warning of unsafeGlobalWarnings(summary)) reporter.warn(warning);
+      if (scanned?.verdict === 'clean') reporter.info(`scan: clean (no code runs when it is loaded)`);
+      for (const warning of unsafeGlobalWarnings(summary, scanned)) reporter.warn(warning);
       reporter.json({
         file: source.name,
         size: source.size,
@@ -58,6 +63,7 @@ export default class Inspect extends ModsurgCommand {
         stateDicts: summary.stateDicts.map((sd) => ({ path: sd.path, totals: sd.totals, prefixes: sd.prefixes, recovered: sd.recovered, modules: sd.tree })),
         globals: summary.globals,
         verifiedBytes: verified ?? null,
+        scan: scanned ? { verdict: scanned.verdict, findings: scanned.findings, suspicious: scanned.suspicious } : null,
       });
     } finally {
       source.close();

@@ -28,7 +28,11 @@ export class ZipReader {
   readonly entries: ZipEntry[] = [];
   private readonly byName = new Map<string, ZipEntry>();
 
-  constructor(private readonly source: ByteSource) {
+  constructor(
+    private readonly source: ByteSource,
+    /** `keepDuplicates`: list every member, two of one name included (for `scan`, which looks at all); else refused. */
+    options: { keepDuplicates?: boolean } = {},
+  ) {
     const { count, cdOffset, cdSize } = this.findEnd();
     const cd = source.read(cdOffset, cdSize);
     let at = 0;
@@ -59,10 +63,10 @@ export class ZipReader {
       }
       if (method !== 0 && method !== 8) throw new FormatError(`zip member ${name} uses unsupported compression method ${method}`);
       // readers disagree on which of two same-named members counts: refuse rather than pick one
-      if (this.byName.has(name)) throw new FormatError(`zip archive has two members named ${name}`);
+      if (this.byName.has(name) && !options.keepDuplicates) throw new FormatError(`zip archive has two members named ${name}`);
       const entry = this.makeEntry(name, method === 8, size, compSize, crc, localOffset);
       this.entries.push(entry);
-      this.byName.set(name, entry);
+      if (!this.byName.has(name)) this.byName.set(name, entry);
       at += 46 + nameLen + extraLen + commentLen;
     }
   }
@@ -93,7 +97,14 @@ export class ZipReader {
           if (start + size > source.size) throw new FormatError(`zip member ${name} runs past the end of the file (truncated?)`);
           dataRange = { source, offset: start, length: size, integrity: { member: name, crc32: () => crc } };
         } else {
-          const inflated = inflateRawSync(source.read(start, compSize));
+          // inflating stops at the declared size: a bomb of zeros costs what its directory admits to
+          let inflated: Buffer;
+          try {
+            inflated = inflateRawSync(source.read(start, compSize), { maxOutputLength: Math.max(size, 1) });
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw new FormatError(`zip member ${name} does not inflate (${(error as Error).message})`);
+            throw new FormatError(`zip member ${name} inflates past the ${size} bytes its directory says`);
+          }
           if (inflated.length !== size) throw new FormatError(`zip member ${name} inflates to ${inflated.length} bytes, its directory says ${size}`);
           dataRange = { source: new BufferSource(source.name, inflated), offset: 0, length: inflated.length, integrity: { member: name, crc32: () => crc } };
         }

@@ -209,13 +209,14 @@ describe('commands', () => {
     const result = modsurg(['inspect', fixture('resnet_model.pth'), '--depth', '2']);
     expect(result.stdout).toMatch(/^\s*TinyResNet\(/m);
     expect(result.stdout).toMatch(/\(0\): BasicBlock\(/);
-    expect(result.stderr).toMatch(/warning: this file references 8 globals outside torch's weights_only allowlist \(models\.TinyResNet/);
+    expect(result.stderr).toMatch(/warning: DANGER: loading this file runs code: models\.TinyResNet, models\.BasicBlock \(outside the allowlist of modsurg scan/);
+    expect(result.stderr).toMatch(/warning: this file references 6 globals outside torch's weights_only allowlist \(torch\.nn\.modules\.conv\.Conv2d/);
   });
 
   it('inspect warns loudly about code-running globals and runs none', () => {
     const result = modsurg(['inspect', fixture('malicious.pth')]);
     expect(result.status).toBe(0);
-    expect(result.stderr).toMatch(/DANGER: this file references os\.system/);
+    expect(result.stderr).toMatch(/DANGER: loading this file runs code: os\.system/);
     expect(result.stdout).not.toMatch(/pwned\n/);
   });
 

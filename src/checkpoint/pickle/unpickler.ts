@@ -9,6 +9,19 @@ export interface UnpickleHooks {
   persistentLoad?(pid: PyValue): PyValue;
   /** REDUCE of `fn(*args)`: a value, or undefined to keep an inert `object`. */
   reduce?(fn: PyGlobal, args: PyValue[]): PyValue | undefined;
+  /**
+   * Every opcode that names a global or would run code in a real unpickler (GLOBAL, STACK_GLOBAL,
+   * INST, REDUCE, NEWOBJ, NEWOBJ_EX, OBJ, BUILD, EXT*), with its offset: what `scan` judges.
+   */
+  onOpcode?(event: OpcodeEvent): void;
+}
+
+/** An opcode that imports or calls: the callable is the global it names, or the value it calls. */
+export interface OpcodeEvent {
+  readonly op: 'GLOBAL' | 'STACK_GLOBAL' | 'INST' | 'REDUCE' | 'NEWOBJ' | 'NEWOBJ_EX' | 'OBJ' | 'BUILD' | 'EXT';
+  /** Byte offset of the opcode in the pickle. */
+  readonly offset: number;
+  readonly callable: PyValue;
 }
 
 export interface Unpickled {
@@ -167,6 +180,8 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
     }
     // BUILD on tensors (legacy `set_`) carries nothing a state dict needs.
   };
+
+  const event = (op: OpcodeEvent['op'], offset: number, callable: PyValue): void => hooks.onOpcode?.({ op, offset, callable });
 
   for (;;) {
     const at = pos;
@@ -348,7 +363,9 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
       case 0x63: {
         // GLOBAL
         const module = line();
-        stack.push(global(module, line()));
+        const named = global(module, line());
+        event('GLOBAL', at, named);
+        stack.push(named);
         break;
       }
       case 0x93: {
@@ -356,19 +373,24 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         const name = pop();
         const module = pop();
         if (module.kind !== 'str' || name.kind !== 'str') fail('STACK_GLOBAL needs two strings');
-        stack.push(global((module as { value: string }).value, (name as { value: string }).value));
+        const named = global((module as { value: string }).value, (name as { value: string }).value);
+        event('STACK_GLOBAL', at, named);
+        stack.push(named);
         break;
       }
       case 0x52: {
         // REDUCE
         const args = pop();
-        stack.push(reduce(pop(), args));
+        const fn = pop();
+        event('REDUCE', at, fn);
+        stack.push(reduce(fn, args));
         break;
       }
       case 0x81: {
         // NEWOBJ
         const args = pop();
         const cls = pop();
+        event('NEWOBJ', at, cls);
         stack.push(newObject(cls, args.kind === 'tuple' ? args.items : [args]));
         break;
       }
@@ -377,6 +399,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         pop();
         const args = pop();
         const cls = pop();
+        event('NEWOBJ_EX', at, cls);
         stack.push(newObject(cls, args.kind === 'tuple' ? args.items : [args]));
         break;
       }
@@ -384,6 +407,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         // INST
         const module = line();
         const cls = global(module, line());
+        event('INST', at, cls);
         stack.push(newObject(cls, popMark()));
         break;
       }
@@ -392,13 +416,17 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         const items = popMark();
         const cls = items.shift();
         if (cls === undefined) fail('OBJ without a class');
+        event('OBJ', at, cls!);
         stack.push(newObject(cls!, items));
         break;
       }
       case 0x62: {
         // BUILD
         const state = pop();
-        build(top(), state);
+        const target = top();
+        // BUILD calls the class's __setstate__ (or updates its __dict__) in a real unpickler
+        if (target.kind === 'object') event('BUILD', at, target.callable);
+        build(target, state);
         break;
       }
       case 0x70: // PUT
@@ -428,6 +456,16 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
       case 0x51: // BINPERSID
         stack.push(persistent(hooks, pop(), fail));
         break;
+      case 0x82: // EXT1: an object from copyreg's extension registry (whatever the loading process registered)
+      case 0x83: // EXT2
+      case 0x84: {
+        // EXT4
+        const code = op === 0x82 ? u8() : op === 0x83 ? u16() : u32();
+        const named = global('copyreg._extension_registry', String(code));
+        event('EXT', at, named);
+        stack.push(named);
+        break;
+      }
       default:
         pos = at;
         fail(describeUnknown(op));
