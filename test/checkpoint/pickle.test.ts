@@ -198,6 +198,19 @@ describe('long integers (LONG1/LONG4)', () => {
     expect(value(long4(Uint8Array.from([0x00, 0x80])))).toBe(-32768n);
   });
 
+  it('writes integers as CPython does: LONG1 up to 255 bytes, LONG4 past it (a 2,100-bit one no longer wraps the length)', () => {
+    // CPython: pickle.dumps(2**2100, 2)[2:7] == b'\\x8b\\x07\\x01\\x00\\x00' (263 bytes), pickle.dumps(-2**40 - 1, 2)[2:] == b'\\x8a\\x06\\xff\\xff\\xff\\xff\\xff\\xfe.'
+    const big = pickle(py.int(2n ** 2100n), noStorages);
+    expect(Buffer.from(big.subarray(2, 7))).toEqual(Buffer.from([0x8b, 0x07, 0x01, 0x00, 0x00]));
+    expect(value(big)).toBe(2n ** 2100n);
+    expect(Buffer.from(pickle(py.int(-(2n ** 40n) - 1n), noStorages).subarray(2))).toEqual(Buffer.from([0x8a, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0x2e]));
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 4000n), max: 2n ** 4000n }), (n) => {
+        expect(value(pickle(py.int(n), noStorages))).toBe(n);
+      }),
+    );
+  });
+
   it('refuses an integer larger than any checkpoint holds', () => {
     expect(() => unpickle(long4(new Uint8Array(100_000)), hooks())).toThrow(/an integer of 100000 bytes/);
   });

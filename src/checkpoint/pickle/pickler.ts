@@ -237,18 +237,30 @@ class PickleBuffer {
       this.scratch.writeInt32LE(Number(value), 1);
       return this.bytes(this.scratch.subarray(0, 5));
     }
-    // LONG1: minimal two's-complement little-endian
-    const data: number[] = [];
-    let rest = value;
-    for (;;) {
-      const byte = Number(rest & 0xffn);
-      data.push(byte);
-      rest >>= 8n;
-      if ((rest === 0n && (byte & 0x80) === 0) || (rest === -1n && (byte & 0x80) !== 0)) break;
-    }
-    this.bytes([0x8a, data.length, ...data]);
+    // LONG1 (LONG4 past 255 bytes, as CPython writes them): minimal two's-complement little-endian,
+    // made through hex in linear time
+    const data = twosComplement(value);
+    if (data.length < 256) return this.bytes([0x8a, data.length, ...data]);
+    this.scratch.writeUInt8(0x8b, 0);
+    this.scratch.writeUInt32LE(data.length, 1);
+    this.bytes(this.scratch.subarray(0, 5));
+    this.bytes(data);
   }
   toBytes(): Uint8Array {
     return Buffer.concat(this.chunks);
   }
+}
+
+/** The fewest little-endian two's-complement bytes that hold `value` (what pickle's encode_long gives). */
+function twosComplement(value: bigint): Buffer {
+  const negative = value < 0n;
+  // a negative value's bytes are the complement of those of -value - 1
+  let hex = (negative ? -value - 1n : value).toString(16);
+  if (hex.length % 2 === 1) hex = `0${hex}`;
+  const bytes = Buffer.from(hex, 'hex').reverse();
+  if (negative) for (let i = 0; i < bytes.length; i++) bytes[i] = bytes[i]! ^ 0xff;
+  const top = bytes[bytes.length - 1]! & 0x80;
+  if (!negative && top) return Buffer.concat([bytes, Buffer.from([0x00])]);
+  if (negative && !top) return Buffer.concat([bytes, Buffer.from([0xff])]);
+  return bytes;
 }
