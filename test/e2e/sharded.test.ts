@@ -109,6 +109,31 @@ describe.skipIf(!ORACLE_PYTHON)(`sharded hub checkpoints${ORACLE_SKIP}`, () => {
     expect(written.shards.map((s) => s.keys.filter((k) => !k.startsWith('score.')))).toEqual(source.shards.map((s) => s.keys));
   });
 
+  it('diff compares a sharded checkpoint with the same state dict in one file, and finds a change', () => {
+    const merged = join(dir, 'merged.safetensors');
+    succeeds(['convert', binShards, '-o', merged, '-q']);
+    expect(modsurg(['diff', binShards, merged]).status).toBe(0);
+    expect(modsurg(['diff', join(stShards, 'model.safetensors.index.json'), binShards]).status).toBe(0);
+    const headless = join(dir, 'headless.safetensors');
+    succeeds(['rename', merged, '--map', '^transformer\\.ln_f\\.=>final_norm.', '-o', headless, '-q']);
+    const changed = modsurg(['diff', binShards, headless]);
+    expect(changed.status).toBe(1);
+    expect(changed.stdout).toMatch(/transformer\.ln_f\.weight/);
+  });
+
+  it('replace-head on shards: the new head in the shard the old one was in, every other tensor as it was', () => {
+    const out = join(dir, 'head');
+    mkdirSync(out);
+    succeeds(['replace-head', binShards, '--at', 'transformer.ln_f', '--head', 'Linear(16,5)', '--seed', '2', '-o', join(out, 'pytorch_model.bin.index.json'), '-q']);
+    const source = read(join(binShards, 'pytorch_model.bin.index.json'));
+    const written = read(join(out, 'pytorch_model.bin.index.json'));
+    const shardOf = (r: Sharded, key: string): string | undefined => r.shards.find((s) => s.keys.includes(key))?.file;
+    // the head spec is a Sequential: its Linear is ln_f.0
+    expect(shardOf(written, 'transformer.ln_f.0.weight')).toBe(shardOf(source, 'transformer.ln_f.weight'));
+    expect(written.digest['transformer.ln_f.0.weight']![1]).toEqual([5, 16]);
+    for (const [key, value] of Object.entries(source.digest)) if (!key.startsWith('transformer.ln_f.')) expect(written.digest[key], key).toEqual(value);
+  });
+
   it('rewrites the shards in their own folder: each replaced only once every new one is complete', () => {
     const copy = join(dir, 'inplace');
     cpSync(stShards, copy, { recursive: true });
