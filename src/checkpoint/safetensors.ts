@@ -39,6 +39,7 @@ export function readSafetensors(source: ByteSource): Checkpoint {
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new FormatError(`tensor ${name} has a bad shape`);
     if (!Array.isArray(offsets) || offsets.length !== 2) throw new FormatError(`tensor ${name} has bad data_offsets`);
     const [begin, end] = offsets;
+    if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) throw new FormatError(`tensor ${name} has bad data_offsets`);
     if (end - begin !== numelOf(shape) * dtypeInfo(dtype).size) {
       throw new FormatError(`tensor ${name} has ${end - begin} bytes, its shape [${shape.join(', ')}] needs ${numelOf(shape) * dtypeInfo(dtype).size}`);
     }
@@ -80,7 +81,9 @@ export function writeSafetensors(tensors: [string, Tensor][], metadata: Record<s
     if (dtypeInfo(tensor.dtype).safetensors === undefined) throw new ModsurgError(`cannot write ${name}: safetensors has no ${tensor.dtype} dtype`);
   }
   const ordered = [...tensors].sort(([an, a], [bn, b]) => dtypeInfo(b.dtype).size - dtypeInfo(a.dtype).size || (an < bn ? -1 : an > bn ? 1 : 0));
-  const header: Record<string, unknown> = { __metadata__: { ...metadata, format: metadata.format ?? 'pt' } };
+  // no prototype: a tensor named __proto__ is a key like any other, not the object's prototype
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  header.__metadata__ = { ...metadata, format: metadata.format ?? 'pt' };
   let offset = 0;
   for (const [name, tensor] of ordered) {
     const length = numelOf(tensor.shape) * dtypeInfo(tensor.dtype).size;

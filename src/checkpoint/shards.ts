@@ -116,7 +116,7 @@ export function planShards(entries: readonly ShardEntry[], maxBytes?: number): s
 
 /** The index as transformers writes it: keys sorted at every level, two-space indent, a final newline. */
 export function encodeShardIndex(metadata: Readonly<Record<string, unknown>>, totalSize: number, shards: readonly { file: string; keys: readonly string[] }[]): string {
-  const weightMap: Record<string, string> = {};
+  const weightMap: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const { file, keys } of shards) for (const key of keys) weightMap[key] = file;
   return `${JSON.stringify({ metadata: { ...metadata, total_size: totalSize }, weight_map: weightMap }, sortedKeys, 2)}\n`;
 }

@@ -65,7 +65,7 @@ export function boundaryCastCopy(modelBytes: Buffer, modelPath: string): Boundar
     const elemType = tensorTypeOf(v.proto)?.elemType;
     return elemType !== undefined && CAST_THROUGH_FLOAT32.has(elemType) ? elemType : undefined;
   };
-  const types: Record<string, string> = {};
+  const types: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const v of [...fedInputs, ...graph.outputs]) {
     const code = castType(v);
     if (code !== undefined) types[v.proto.name ?? ''] = onnxTypeName(code);

@@ -89,6 +89,28 @@ describe.skipIf(!ORACLE_PYTHON)(`checkpoints written by modsurg load in real tor
     same(out('from_torch_st.pth'), fixture('resnet_sd.safetensors'), '--mapping-any', '--any-order');
   });
 
+  it('keys named like JavaScript object internals (__proto__, constructor) survive every format', () => {
+    const made = python(
+      `import sys, torch
+torch.save({"__proto__": torch.arange(3.0), "constructor": torch.ones(2), "toString": torch.zeros(1)}, sys.argv[1])`,
+      [out('proto.pth')],
+    );
+    expect(made.status, made.stderr).toBe(0);
+    run(['convert', out('proto.pth'), '-o', out('proto.safetensors')]);
+    run(['convert', out('proto.safetensors'), '-o', out('proto_back.pth')]);
+    run(['strip-prefix', out('proto.pth'), '-o', out('proto_stripped.pth')]);
+    const read = python(
+      `import sys, torch
+from safetensors.torch import load_file
+st = load_file(sys.argv[1])
+back = torch.load(sys.argv[2], weights_only=True)
+stripped = torch.load(sys.argv[3], weights_only=True)
+print(sorted(st), st["__proto__"].tolist(), sorted(back), sorted(stripped))`,
+      [out('proto.safetensors'), out('proto_back.pth'), out('proto_stripped.pth')],
+    );
+    expect(read.stdout.trim(), read.stderr).toBe("['__proto__', 'constructor', 'toString'] [0.0, 1.0, 2.0] ['__proto__', 'constructor', 'toString'] ['__proto__', 'constructor', 'toString']");
+  });
+
   it('views keep sharing one storage (slices, transposes, the same tensor twice)', () => {
     run(['convert', fixture('views.pth'), '-o', out('views.pth')]);
     same(out('views.pth'), fixture('views.pth'));
