@@ -1,12 +1,11 @@
 import { closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { BrokenPipeError, ModsurgError, withFile } from '../errors.js';
 import { FileSource, readRange } from './byte-source.js';
 import { CopyOfInputSink, FdSink, HoldBackSink, type ByteSink } from './byte-sink.js';
 import { PipeSource } from './pipe-source.js';
 import { stdinFd, stdinIsFile, stdinIsTerminal, stdoutFd, stdoutIsTerminal } from './stdio.js';
-import { pendingOutput, removeQuietly } from './temp-files.js';
+import { pendingOutput, removeQuietly, removeStale, staleTemporaries, temporaryPathFor } from './temp-files.js';
 
 /** `-` names stdin as an input and stdout as an output. */
 export const STDIO = '-';
@@ -171,7 +170,9 @@ export async function writeOutputs(files: readonly OutputFile[]): Promise<void> 
   const written: { temp: string; target: string; settle: () => void }[] = [];
   try {
     for (const file of files) {
-      const temp = join(dirname(file.target), `.${basename(file.target)}.modsurg-${randomBytes(4).toString('hex')}.tmp`);
+      // what a killed earlier write of this target left behind goes first
+      removeStale(staleTemporaries(dirname(file.target), file.target));
+      const temp = temporaryPathFor(file.target);
       const pending = pendingOutput(temp);
       written.push({ temp, target: file.target, settle: () => pending.settled() });
       try {
