@@ -111,12 +111,16 @@ export class TorchUnpickleHooks implements UnpickleHooks {
       });
     };
     if (offset?.kind !== 'int') throw new FormatError('tensor storage offset is not an integer');
+    const storage = this.storage(record, dtype);
+    const shape = ints(size, 'size');
+    const strides = ints(stride, 'stride');
+    checkView(shape, strides, Number(offset.value), storage);
     const tensor: Tensor = {
       dtype,
-      shape: ints(size, 'size'),
-      stride: ints(stride, 'stride'),
+      shape,
+      stride: strides,
       storageOffset: Number(offset.value),
-      storage: this.storage(record, dtype),
+      storage,
       requiresGrad: requiresGrad?.kind === 'bool' ? requiresGrad.value : false,
       parameter: false,
     };
@@ -133,6 +137,24 @@ export class TorchUnpickleHooks implements UnpickleHooks {
       this.storages.set(id, storage);
     }
     return storage;
+  }
+}
+
+/**
+ * Refuses a view that reaches outside its storage, as torch's `set_` does when it loads one: each copy
+ * reads exactly the elements it names, so a view past the end would take another record's bytes (or
+ * none) into the tensor. Sizes, strides and offset must be non-negative safe integers; an expanded view
+ * (stride 0) is fine, and so is an empty one anywhere.
+ */
+function checkView(shape: readonly number[], stride: readonly number[], offset: number, storage: Storage): void {
+  const where = `tensor of shape [${shape.join(', ')}] on storage ${storage.key}`;
+  if (shape.length !== stride.length) throw new FormatError(`${where}: ${stride.length} strides for ${shape.length} dimensions`);
+  const bad = (n: number): boolean => !Number.isSafeInteger(n) || n < 0;
+  if (bad(offset) || shape.some(bad) || stride.some(bad)) throw new FormatError(`${where}: a negative or non-integer size, stride or offset`);
+  if (shape.some((dim) => dim === 0)) return;
+  const last = shape.reduce((at, dim, i) => at + (dim - 1) * stride[i]!, offset);
+  if (!Number.isSafeInteger(last) || last >= storage.numel) {
+    throw new FormatError(`${where}: the view (offset ${offset}, strides [${stride.join(', ')}]) reaches element ${last}, past the storage's ${storage.numel}`);
   }
 }
 

@@ -163,8 +163,12 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
     } else fail(`SETITEM on a ${target.kind}`);
   };
   const appendItems = (target: PyValue, items: PyValue[]): void => {
-    if (target.kind === 'list' || target.kind === 'set') target.items.push(...items);
-    else if (target.kind === 'object') (target.listItems ??= []).push(...items);
+    // one at a time: spreading 500,000 items as arguments overflows the call stack
+    if (target.kind === 'list' || target.kind === 'set') for (const item of items) target.items.push(item);
+    else if (target.kind === 'object') {
+      const list = (target.listItems ??= []);
+      for (const item of items) list.push(item);
+    }
     else fail(`APPEND on a ${target.kind}`);
   };
   const build = (target: PyValue, state: PyValue): void => {

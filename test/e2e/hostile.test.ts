@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { modsurg, scratchDir } from '../helpers/cli.js';
+import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
+
+/**
+ * Hand-made torch zips that are wrong in ways torch.save never writes, judged by torch itself: a view
+ * reaching past its storage (torch refuses it; modsurg must too, not copy another record's bytes into the
+ * tensor), and a 500,000-item APPENDS (torch loads it; modsurg must not overflow its stack).
+ */
+const dir = scratchDir();
+
+/** Writes a torch zip whose data.pkl is {'w': tensor(storage '0' of 4 floats, offset, size, stride), 'extra': EXTRA}. */
+const MAKE = `import struct, sys, zipfile
+path, offset, size, stride, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+def i(n):
+    return b"J" + struct.pack("<i", n)
+tensor = (b"ctorch._utils\\n_rebuild_tensor_v2\\n((X\\x07\\x00\\x00\\x00storagectorch\\nFloatStorage\\nX\\x01\\x00\\x00\\x000X\\x03\\x00\\x00\\x00cpu" + i(4) + b"tQ"
+          + i(offset) + i(size) + b"\\x85" + i(stride) + b"\\x85\\x89ccollections\\nOrderedDict\\n)RtR")
+extras = {"none": b"N", "appends": b"](" + b"K\\x01" * 500000 + b"e"}
+pkl = b"\\x80\\x02}(X\\x01\\x00\\x00\\x00w" + tensor + b"X\\x05\\x00\\x00\\x00extra" + extras[extra] + b"u."
+with zipfile.ZipFile(path, "w") as z:
+    z.writestr("archive/data.pkl", pkl)
+    z.writestr("archive/byteorder", b"little")
+    z.writestr("archive/data/0", struct.pack("<4f", 1, 2, 3, 4))
+    z.writestr("archive/data/1", struct.pack("<4f", 7, 7, 7, 7))
+    z.writestr("archive/version", b"3\\n")
+`;
+
+function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'appends'): string {
+  const path = join(dir, name);
+  const made = python(MAKE, [path, String(offset), String(size), String(stride), extra]);
+  expect(made.status, made.stderr).toBe(0);
+  return path;
+}
+
+const torchLoads = (path: string): string =>
+  python(
+    `import sys, torch
+try:
+    sd = torch.load(sys.argv[1], weights_only=True)
+    print("loads", sd["w"].tolist(), type(sd["extra"]).__name__, len(sd["extra"]) if sd["extra"] is not None else 0)
+except Exception as e:
+    print("refuses")`,
+    [path],
+  ).stdout.trim();
+
+describe.skipIf(!ORACLE_PYTHON)(`files torch.save never writes${ORACLE_SKIP}`, () => {
+  it("a view past the end of its storage: torch refuses it, and so does every command (never another record's bytes)", () => {
+    const past = make('past.pth', 2, 4, 1, 'none');
+    expect(torchLoads(past)).toBe('refuses');
+    for (const args of [['convert', past, '-o', join(dir, 'past.safetensors')], ['strip-prefix', past, '-o', join(dir, 'past_out.pth')], ['inspect', past]]) {
+      const run = modsurg(args);
+      expect(run.status, args[0]).toBe(2);
+      expect(run.stderr).toMatch(/past\.pth: tensor of shape \[4\] on storage 0: the view \(offset 2, strides \[1\]\) reaches element 5, past the storage's 4\n$/);
+    }
+    expect(existsSync(join(dir, 'past.safetensors'))).toBe(false);
+    // an expanded view (stride 0) of the last element is legal, for torch and for modsurg
+    const expanded = make('expanded.pth', 3, 4, 0, 'none');
+    expect(torchLoads(expanded)).toBe('loads [4.0, 4.0, 4.0, 4.0] NoneType 0');
+    expect(modsurg(['inspect', expanded]).status).toBe(0);
+  });
+
+  it('a 500,000-item APPENDS, which torch loads, is read and scanned', () => {
+    const many = make('appends.pth', 0, 4, 1, 'appends');
+    expect(torchLoads(many)).toBe('loads [1.0, 2.0, 3.0, 4.0] list 500000');
+    expect(modsurg(['scan', many]).status).toBe(0);
+    expect(modsurg(['inspect', many, '-q']).status).toBe(0);
+  });
+});
