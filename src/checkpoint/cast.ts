@@ -1,6 +1,6 @@
 import { isFloating } from './dtype.js';
 import { decode, encodeFloats, type CastTarget } from './numeric.js';
-import type { PyValue } from './pickle/value.js';
+import { mapValues, type PyValue } from './pickle/value.js';
 import { storageChunks } from './storage-io.js';
 import type { Storage, Tensor } from './tensor.js';
 
@@ -11,7 +11,6 @@ import type { Storage, Tensor } from './tensor.js';
  */
 export function castFloatingTensors(root: PyValue, target: CastTarget): { root: PyValue; cast: number } {
   const storages = new Map<Storage, Storage>();
-  const values = new Map<PyValue, PyValue>();
   let cast = 0;
   const castStorage = (storage: Storage): Storage => {
     let result = storages.get(storage);
@@ -25,22 +24,11 @@ export function castFloatingTensors(root: PyValue, target: CastTarget): { root: 
     }
     return result;
   };
-  const visit = (value: PyValue): PyValue => {
-    const seen = values.get(value);
-    if (seen) return seen;
-    let result = value;
-    if (value.kind === 'tensor' && isFloating(value.tensor.dtype) && value.tensor.dtype !== target) {
-      const tensor: Tensor = { ...value.tensor, dtype: target, storage: castStorage(value.tensor.storage) };
-      result = { kind: 'tensor', tensor };
-      cast++;
-    } else if (value.kind === 'dict') {
-      const dict = { kind: 'dict' as const, ordered: value.ordered, entries: value.entries.map(([k, v]): [PyValue, PyValue] => [k, visit(v)]) };
-      result = value.attributes ? { ...dict, attributes: value.attributes } : dict;
-    } else if (value.kind === 'list' || value.kind === 'tuple') {
-      result = { kind: value.kind, items: value.items.map(visit) };
-    }
-    values.set(value, result);
-    return result;
-  };
-  return { root: visit(root), cast };
+  const result = mapValues(root, (value) => {
+    if (value.kind !== 'tensor' || !isFloating(value.tensor.dtype) || value.tensor.dtype === target) return undefined;
+    cast++;
+    const tensor: Tensor = { ...value.tensor, dtype: target, storage: castStorage(value.tensor.storage) };
+    return { kind: 'tensor', tensor };
+  });
+  return { root: result, cast };
 }

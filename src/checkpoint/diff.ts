@@ -1,8 +1,7 @@
 import { ModsurgError } from '../errors.js';
 import { dtypeInfo } from './dtype.js';
 import { decode } from './numeric.js';
-import { keyText, type PyValue } from './pickle/value.js';
-import { isStateDict } from './state-dict.js';
+import { pathOf, walkValues, type PyValue } from './pickle/value.js';
 import { elementPieces, numelOf, type Tensor } from './tensor.js';
 
 /** One difference between two checkpoints at one key path. */
@@ -45,15 +44,13 @@ type Leaf = { kind: 'tensor'; tensor: Tensor } | { kind: 'value'; text: string }
 /** Every tensor and scalar of a checkpoint by key path; a state dict's own keys are kept whole. */
 export function flattenLeaves(root: PyValue): Map<string, Leaf> {
   const leaves = new Map<string, Leaf>();
-  const walk = (value: PyValue, path: string): void => {
-    const join = (key: string): string => (path === '' ? key : `${path}.${key}`);
-    if (value.kind === 'tensor') leaves.set(path, { kind: 'tensor', tensor: value.tensor });
-    else if (value.kind === 'dict') for (const [k, v] of value.entries) walk(v, join(keyText(k)));
-    else if (value.kind === 'list' || value.kind === 'tuple') value.items.forEach((v, i) => walk(v, join(String(i))));
-    else leaves.set(path, { kind: 'value', text: scalarText(value) });
-  };
-  if (isStateDict(root) || root.kind === 'dict' || root.kind === 'list' || root.kind === 'tuple') walk(root, '');
-  else leaves.set('', { kind: 'value', text: scalarText(root) });
+  walkValues(root, (place) => {
+    const { value } = place;
+    if (value.kind === 'dict' || value.kind === 'list' || value.kind === 'tuple') return true;
+    const path = pathOf(place).join('.');
+    leaves.set(path, value.kind === 'tensor' ? { kind: 'tensor', tensor: value.tensor } : { kind: 'value', text: scalarText(value) });
+    return false;
+  });
   return leaves;
 }
 

@@ -1,7 +1,7 @@
 import type { Checkpoint } from './checkpoint.js';
 import { dtypeInfo } from './dtype.js';
 import { buildModuleTree, detectPrefixes, type ModuleNode } from './module-tree.js';
-import { keyText, qualifiedName, type PyValue } from './pickle/value.js';
+import { keyText, qualifiedName, walkValues, type PyValue } from './pickle/value.js';
 import { isDangerousGlobal, isSafeGlobal } from './safe-globals.js';
 import { findStateDicts, isModuleObject, isStateDict, moduleClasses, moduleClassName, stateDictTensors, toPlainData } from './state-dict.js';
 import { numelOf, storageBytes, type Storage } from './tensor.js';
@@ -123,13 +123,14 @@ export function describeValue(value: PyValue): string {
     case 'object': {
       const { callable, args } = value;
       if (isModuleObject(value)) return `${moduleClassName(value)} (whole model)`;
-      return callable.kind === 'global' ? `${qualifiedName(callable)}(${args.map(reprOf).join(', ')})` : 'object';
+      return callable.kind === 'global' ? `${qualifiedName(callable)}(${args.map((arg) => reprOf(arg)).join(', ')})` : 'object';
     }
   }
 }
 
-/** A short Python-like repr of plain values (`(2, 3)`, `'cpu'`), `…` for anything bigger. */
-function reprOf(value: PyValue): string {
+/** A short Python-like repr of plain values (`(2, 3)`, `'cpu'`), `…` for anything bigger or deeper. */
+function reprOf(value: PyValue, depth = 0): string {
+  const inner = (item: PyValue): string => (depth >= 3 ? '…' : reprOf(item, depth + 1));
   switch (value.kind) {
     case 'int':
       return value.value.toString();
@@ -142,9 +143,9 @@ function reprOf(value: PyValue): string {
     case 'none':
       return 'None';
     case 'tuple':
-      return value.items.length <= 8 ? `(${value.items.map(reprOf).join(', ')}${value.items.length === 1 ? ',' : ''})` : '(…)';
+      return value.items.length <= 8 ? `(${value.items.map(inner).join(', ')}${value.items.length === 1 ? ',' : ''})` : '(…)';
     case 'list':
-      return value.items.length <= 8 ? `[${value.items.map(reprOf).join(', ')}]` : '[…]';
+      return value.items.length <= 8 ? `[${value.items.map(inner).join(', ')}]` : '[…]';
     default:
       return '…';
   }
@@ -152,11 +153,9 @@ function reprOf(value: PyValue): string {
 
 function uniqueStorageBytes(root: PyValue): number {
   const seen = new Set<Storage>();
-  const walk = (value: PyValue): void => {
+  walkValues(root, ({ value }) => {
     if (value.kind === 'tensor') seen.add(value.tensor.storage);
-    else if (value.kind === 'dict') value.entries.forEach(([, v]) => walk(v));
-    else if (value.kind === 'list' || value.kind === 'tuple') value.items.forEach(walk);
-  };
-  walk(root);
+    return true;
+  });
   return [...seen].reduce((n, s) => n + storageBytes(s), 0);
 }

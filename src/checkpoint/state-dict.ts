@@ -1,5 +1,5 @@
 import { ModsurgError } from '../errors.js';
-import { attributeGet, dictGet, keyText, py, qualifiedName, type PyDict, type PyObject, type PyValue } from './pickle/value.js';
+import { attributeGet, dictGet, keyText, mapValues, pathOf, py, walkValues, qualifiedName, type PyDict, type PyObject, type PyValue } from './pickle/value.js';
 import type { Tensor } from './tensor.js';
 
 /** A state dict found in a checkpoint, and the path of keys that leads to it. */
@@ -91,22 +91,7 @@ export function moduleClasses(module: PyObject): Map<string, string> {
  * written never names a model class. Shared values stay shared.
  */
 export function toPlainData(root: PyValue): PyValue {
-  const done = new Map<PyValue, PyValue>();
-  const convert = (value: PyValue): PyValue => {
-    const seen = done.get(value);
-    if (seen) return seen;
-    let result: PyValue;
-    if (isModuleObject(value)) result = moduleStateDict(value);
-    else if (value.kind === 'dict') {
-      const dict: PyDict = { kind: 'dict', ordered: value.ordered, entries: value.entries.map(([k, v]) => [k, convert(v)]) };
-      if (value.attributes) dict.attributes = value.attributes;
-      result = dict;
-    } else if (value.kind === 'list' || value.kind === 'tuple') result = { kind: value.kind, items: value.items.map(convert) };
-    else result = value;
-    done.set(value, result);
-    return result;
-  };
-  return convert(root);
+  return mapValues(root, (value) => (isModuleObject(value) ? moduleStateDict(value) : undefined));
 }
 
 /** `optimizer.state_dict()`: its per-parameter states map names to tensors but are no model weights. */
@@ -117,16 +102,13 @@ function isOptimizerState(value: PyValue): boolean {
 /** Every state dict in a checkpoint (not looking inside state dicts or optimizer states), with its key path. */
 export function findStateDicts(root: PyValue): StateDictLocation[] {
   const found: StateDictLocation[] = [];
-  const walk = (value: PyValue, path: string[]): void => {
-    if (isStateDict(value)) {
-      found.push({ path, dict: value as PyDict });
-      return;
+  walkValues(root, (place) => {
+    if (isStateDict(place.value)) {
+      found.push({ path: pathOf(place), dict: place.value as PyDict });
+      return false;
     }
-    if (isOptimizerState(value)) return;
-    if (value.kind === 'dict') for (const [k, v] of value.entries) walk(v, [...path, keyText(k)]);
-    else if (value.kind === 'list' || value.kind === 'tuple') value.items.forEach((v, i) => walk(v, [...path, String(i)]));
-  };
-  walk(root, []);
+    return !isOptimizerState(place.value);
+  });
   return found;
 }
 
@@ -177,25 +159,6 @@ export function getPath(root: PyValue, path: readonly string[]): PyValue {
   return path.reduce<PyValue>((value, key) => childOf(value, key)!, root);
 }
 
-/** A copy of `root` with the value at `path` replaced; everything off the path is shared, not copied. */
-export function setPath(root: PyValue, path: readonly string[], replacement: PyValue): PyValue {
-  if (path.length === 0) return replacement;
-  const [key, ...rest] = path;
-  if (root.kind === 'dict') {
-    const dict: PyDict = {
-      kind: 'dict',
-      ordered: root.ordered,
-      entries: root.entries.map(([k, v]) => [k, keyText(k) === key ? setPath(v, rest, replacement) : v]),
-    };
-    if (root.attributes) dict.attributes = root.attributes;
-    return dict;
-  }
-  if (root.kind === 'list' || root.kind === 'tuple') {
-    return { kind: root.kind, items: root.items.map((v, i) => (String(i) === key ? setPath(v, rest, replacement) : v)) };
-  }
-  throw new ModsurgError(`cannot descend into a ${root.kind} at ${key}`);
-}
-
 /** The state dicts an edit acts on: the one at `--key`, or every one found. */
 export function selectStateDicts(root: PyValue, key: string | undefined): StateDictLocation[] {
   if (key !== undefined) {
@@ -216,9 +179,10 @@ export function editStateDicts(
   edit: (dict: PyDict, location: StateDictLocation) => PyDict,
 ): { root: PyValue; edited: StateDictLocation[] } {
   const locations = selectStateDicts(root, key);
-  let result = root;
-  for (const location of locations) result = setPath(result, location.path, edit(location.dict, location));
-  return { root: result, edited: locations };
+  // each state dict is edited once and replaced wherever the tree holds it (as editing one object in
+  // Python would), in one walk that neither recurses nor follows a shared value twice
+  const edited = new Map<PyValue, PyValue>(locations.map((location) => [location.dict, edit(location.dict, location)]));
+  return { root: mapValues(root, (value) => edited.get(value)), edited: locations };
 }
 
 /** A flat mapping of names to tensors for formats that hold nothing else (safetensors). */

@@ -39,34 +39,39 @@ export function storageChunks(storage: Storage): Iterable<Uint8Array> {
 export function storagesOf(root: PyValue): Storage[] {
   const found = new Set<Storage>();
   const seen = new Set<PyValue>();
-  const visit = (value: PyValue): void => {
-    if (seen.has(value)) return;
+  // everything a value holds, objects' arguments and state included; a stack, not recursion
+  const stack: PyValue[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop()!;
+    if (seen.has(value)) continue;
     seen.add(value);
     switch (value.kind) {
       case 'tensor':
-        return void found.add(value.tensor.storage);
+        found.add(value.tensor.storage);
+        break;
       case 'storage':
-        return void found.add(value.storage);
+        found.add(value.storage);
+        break;
       case 'tuple':
       case 'list':
       case 'set':
-        return value.items.forEach(visit);
+        for (let i = value.items.length - 1; i >= 0; i--) stack.push(value.items[i]!);
+        break;
       case 'dict':
-        for (const [k, v] of value.entries) visit(k), visit(v);
-        for (const [, v] of value.attributes ?? []) visit(v);
-        return;
+        for (const [, v] of [...(value.attributes ?? [])].reverse()) stack.push(v);
+        for (const [k, v] of [...value.entries].reverse()) stack.push(v, k);
+        break;
       case 'object':
-        visit(value.callable);
-        value.args.forEach(visit);
-        if (value.state !== undefined) visit(value.state);
-        value.listItems?.forEach(visit);
-        for (const [k, v] of value.dictItems ?? []) visit(k), visit(v);
-        return;
+        for (const [k, v] of [...(value.dictItems ?? [])].reverse()) stack.push(v, k);
+        for (const item of [...(value.listItems ?? [])].reverse()) stack.push(item);
+        if (value.state !== undefined) stack.push(value.state);
+        for (let i = value.args.length - 1; i >= 0; i--) stack.push(value.args[i]!);
+        stack.push(value.callable);
+        break;
       default:
-        return;
+        break;
     }
-  };
-  visit(root);
+  }
   return [...found];
 }
 

@@ -1,7 +1,7 @@
 import { ModsurgError } from '../errors.js';
 import { isFloating, type DType } from '../checkpoint/dtype.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
-import { dictGet, keyText, py, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';
+import { dictGet, keyText, pathOf, py, walkValues, type PyDict, type PyValue } from '../checkpoint/pickle/value.js';
 import { metadataOf, stateDictTensors, withEntries } from '../checkpoint/state-dict.js';
 import { contiguousStride, numelOf, type Tensor } from '../checkpoint/tensor.js';
 import { findHeadModule, type HeadModule } from './find-module.js';
@@ -153,15 +153,13 @@ function parameterTensor(parameter: HeadParameter, key: string): Tensor {
 /** Key paths of optimizer states (`state` + `param_groups`) in a checkpoint: they still describe the old head. */
 export function optimizerStatePaths(root: PyValue): string[] {
   const found: string[] = [];
-  const walk = (value: PyValue, path: string[]): void => {
-    if (value.kind === 'list' || value.kind === 'tuple') value.items.forEach((item, i) => walk(item, [...path, String(i)]));
-    if (value.kind !== 'dict') return;
-    if (dictGet(value, 'state') !== undefined && dictGet(value, 'param_groups') !== undefined) {
-      found.push(path.join('.'));
-      return;
+  walkValues(root, (place) => {
+    const { value } = place;
+    if (value.kind === 'dict' && dictGet(value, 'state') !== undefined && dictGet(value, 'param_groups') !== undefined) {
+      found.push(pathOf(place).join('.'));
+      return false;
     }
-    for (const [k, v] of value.entries) walk(v, [...path, keyText(k)]);
-  };
-  walk(root, []);
+    return true;
+  });
   return found;
 }

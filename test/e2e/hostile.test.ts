@@ -18,7 +18,15 @@ def i(n):
     return b"J" + struct.pack("<i", n)
 tensor = (b"ctorch._utils\\n_rebuild_tensor_v2\\n((X\\x07\\x00\\x00\\x00storagectorch\\nFloatStorage\\nX\\x01\\x00\\x00\\x000X\\x03\\x00\\x00\\x00cpu" + i(4) + b"tQ"
           + i(offset) + i(size) + b"\\x85" + i(stride) + b"\\x85\\x89ccollections\\nOrderedDict\\n)RtR")
-extras = {"none": b"N", "appends": b"](" + b"K\\x01" * 500000 + b"e"}
+d = 100000
+extras = {
+    "none": b"N",
+    "appends": b"](" + b"K\\x01" * 500000 + b"e",
+    "list": b"]" * d + b"a" * (d - 1),
+    "tuple": b")" + b"\\x85" * (d - 1),
+    "dict": b"}X\\x01\\x00\\x00\\x00k" * (d - 1) + b"}" + b"s" * (d - 1),
+    "selfref": b"]q\\x00h\\x00a",
+}
 pkl = b"\\x80\\x02}(X\\x01\\x00\\x00\\x00w" + tensor + b"X\\x05\\x00\\x00\\x00extra" + extras[extra] + b"u."
 with zipfile.ZipFile(path, "w") as z:
     z.writestr("archive/data.pkl", pkl)
@@ -28,7 +36,7 @@ with zipfile.ZipFile(path, "w") as z:
     z.writestr("archive/version", b"3\\n")
 `;
 
-function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'appends'): string {
+function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref'): string {
   const path = join(dir, name);
   const made = python(MAKE, [path, String(offset), String(size), String(stride), extra]);
   expect(made.status, made.stderr).toBe(0);
@@ -67,5 +75,24 @@ describe.skipIf(!ORACLE_PYTHON)(`files torch.save never writes${ORACLE_SKIP}`, (
     expect(torchLoads(many)).toBe('loads [1.0, 2.0, 3.0, 4.0] list 500000');
     expect(modsurg(['scan', many]).status).toBe(0);
     expect(modsurg(['inspect', many, '-q']).status).toBe(0);
+  });
+
+  it.each(['list', 'dict', 'selfref'] as const)('a 100,000-deep %s (or a list holding itself), which torch loads, is read and scanned (inspect), diffed and written back', (kind) => {
+    const deep = make(`deep_${kind}.pth`, 0, 4, 1, kind);
+    const depth = `import sys, torch
+x = torch.load(sys.argv[1], weights_only=True)["extra"]
+d = 0
+while isinstance(x, (list, tuple, dict)) and len(x) > 0 and d < 300000:
+    x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    d += 1
+print(d)`;
+    const expected = kind === 'selfref' ? '300000' : '99999';
+    expect(python(depth, [deep]).stdout.trim()).toBe(expected);
+    expect(modsurg(['inspect', deep, '-q']).status).toBe(0);
+    expect(modsurg(['diff', deep, deep, '-q']).status).toBe(0);
+    const out = join(dir, `deep_${kind}_out.pth`);
+    const written = modsurg(['convert', deep, '-o', out, '-q']);
+    expect(written.status, written.stderr).toBe(0);
+    expect(python(depth, [out]).stdout.trim()).toBe(expected);
   });
 });

@@ -57,14 +57,34 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
     out.bytes(encoder.encode(`${module}\n${name}\n`));
     remember(`global:${module}\n${name}`);
   };
+  // Values are written with an explicit stack of steps, not recursion: a 100,000-deep list (which torch
+  // loads) is deeper than the call stack. A step may schedule more with `then`; they run, in the order
+  // scheduled, right after it and before anything scheduled earlier — what a recursive call would do.
+  const steps: (() => void)[] = [];
+  let scheduled: (() => void)[] = [];
+  const then = (step: () => void): void => void scheduled.push(step);
+  const emit = (bytes: number[]): void => then(() => out.bytes(bytes));
+  const write = (value: PyValue, path: string): void => then(() => writeNow(value, path));
+
   const tuple = (items: (() => void)[]): void => {
+    if (items.length === 0) return emit([0x29]);
+    if (items.length <= 3) {
+      items.forEach(then);
+      return emit([[0x85, 0x86, 0x87][items.length - 1]!]);
+    }
+    emit([0x28]);
+    items.forEach(then);
+    emit([0x74]);
+  };
+  /** A tuple of items written at once (a tensor's sizes and strides), for steps that schedule nothing. */
+  const tupleNow = (items: (() => void)[]): void => {
     if (items.length === 0) return out.bytes([0x29]);
     if (items.length <= 3) {
-      items.forEach((write) => write());
+      items.forEach((item) => item());
       return out.bytes([[0x85, 0x86, 0x87][items.length - 1]!]);
     }
     out.bytes([0x28]);
-    items.forEach((write) => write());
+    items.forEach((item) => item());
     out.bytes([0x74]);
   };
   const emptyOrderedDict = (): void => {
@@ -74,12 +94,12 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
   const setItems = (entries: [PyValue, PyValue][], path: string): void => {
     for (let i = 0; i < entries.length; i += BATCH) {
       const batch = entries.slice(i, i + BATCH);
-      if (batch.length > 1) out.bytes([0x28]);
+      if (batch.length > 1) emit([0x28]);
       for (const [k, v] of batch) {
         write(k, path);
         write(v, join(path, keyText(k)));
       }
-      out.bytes([batch.length > 1 ? 0x75 : 0x73]);
+      emit([batch.length > 1 ? 0x75 : 0x73]);
     }
   };
   const dict = (value: PyDict, path: string): void => {
@@ -88,9 +108,9 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
     remember(value);
     setItems(value.entries, path);
     if (value.attributes && value.attributes.length > 0) {
-      out.bytes([0x7d]);
+      emit([0x7d]);
       setItems(value.attributes.map(([k, v]) => [{ kind: 'str', value: k }, v]), path);
-      out.bytes([0x62]); // BUILD: OrderedDict.__dict__.update(attributes)
+      emit([0x62]); // BUILD: OrderedDict.__dict__.update(attributes)
     }
   };
   const tensor = (t: Tensor, path: string): void => {
@@ -110,8 +130,8 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
     if (options.legacyPersistentIds) out.bytes([0x4e]);
     out.bytes([0x74, 0x51]); // TUPLE BINPERSID
     out.int(BigInt(t.storageOffset));
-    tuple(t.shape.map((d) => () => out.int(BigInt(d))));
-    tuple(t.stride.map((d) => () => out.int(BigInt(d))));
+    tupleNow(t.shape.map((d) => () => out.int(BigInt(d))));
+    tupleNow(t.stride.map((d) => () => out.int(BigInt(d))));
     out.bytes([t.requiresGrad && !t.parameter ? 0x88 : 0x89]);
     emptyOrderedDict();
     if (!typed) global('torch', t.dtype);
@@ -123,7 +143,7 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
     }
     void path;
   };
-  const write = (value: PyValue, path: string): void => {
+  const writeNow = (value: PyValue, path: string): void => {
     switch (value.kind) {
       case 'none':
         return out.bytes([0x4e]);
@@ -143,17 +163,17 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
         return out.bytes([0x86, 0x52]);
       case 'tuple':
         if (recall(value)) return;
-        tuple(value.items.map((item, i) => () => write(item, join(path, String(i)))));
-        return remember(value);
+        tuple(value.items.map((item, i) => () => writeNow(item, join(path, String(i)))));
+        return then(() => remember(value));
       case 'list':
         if (recall(value)) return;
         out.bytes([0x5d]);
         remember(value);
         for (let i = 0; i < value.items.length; i += BATCH) {
           const batch = value.items.slice(i, i + BATCH);
-          if (batch.length > 1) out.bytes([0x28]);
+          if (batch.length > 1) emit([0x28]);
           batch.forEach((item, j) => write(item, join(path, String(i + j))));
-          out.bytes([batch.length > 1 ? 0x65 : 0x61]);
+          emit([batch.length > 1 ? 0x65 : 0x61]);
         }
         return;
       case 'set':
@@ -161,8 +181,8 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
         if (recall(value)) return;
         global('__builtin__', 'set');
         write({ kind: 'list', items: value.items }, path);
-        out.bytes([0x85, 0x52]);
-        return remember(value);
+        emit([0x85, 0x52]);
+        return then(() => remember(value));
       case 'dict':
         if (recall(value)) return;
         return dict(value, path);
@@ -183,12 +203,12 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
         }
         if (recall(value)) return;
         write(value.callable, path);
-        tuple(value.args.map((arg, i) => () => write(arg, join(path, String(i)))));
-        out.bytes([value.newobj ? 0x81 : 0x52]);
-        remember(value);
+        tuple(value.args.map((arg, i) => () => writeNow(arg, join(path, String(i)))));
+        emit([value.newobj ? 0x81 : 0x52]);
+        then(() => remember(value));
         if (value.state !== undefined) {
           write(value.state, path);
-          out.bytes([0x62]);
+          emit([0x62]);
         }
         return;
       }
@@ -196,7 +216,12 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
   };
 
   out.bytes([0x80, 0x02]);
-  write(value, '');
+  steps.push(() => writeNow(value, ''));
+  while (steps.length > 0) {
+    scheduled = [];
+    steps.pop()!();
+    for (let i = scheduled.length - 1; i >= 0; i--) steps.push(scheduled[i]!);
+  }
   out.bytes([0x2e]);
   return out.toBytes();
 }

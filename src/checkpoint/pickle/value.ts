@@ -116,3 +116,91 @@ export function keyText(key: PyValue): string {
       return `<${key.kind}>`;
   }
 }
+
+/**
+ * Rebuilds a value tree with `replace` applied, without recursion (a 100,000-deep list, which torch
+ * loads, is deeper than the call stack) and once per value: shared values stay shared, and a list that
+ * holds itself maps to a new list that holds itself. `replace` returns a value's replacement, or
+ * undefined to keep it — descending into dicts, lists and tuples, whose copies keep their dict keys,
+ * order, flags and attributes.
+ */
+export function mapValues(root: PyValue, replace: (value: PyValue) => PyValue | undefined): PyValue {
+  const done = new Map<PyValue, PyValue>();
+  const pending: { source: PyDict | PyList | PyTuple; target: PyDict | PyList | PyTuple; next: number }[] = [];
+  const open = (value: PyValue): PyValue => {
+    const seen = done.get(value);
+    if (seen !== undefined) return seen;
+    const replaced = replace(value);
+    if (replaced !== undefined) {
+      done.set(value, replaced);
+      return replaced;
+    }
+    if (value.kind !== 'dict' && value.kind !== 'list' && value.kind !== 'tuple') {
+      done.set(value, value);
+      return value;
+    }
+    // the copy exists before its items do, so an item that is the container itself finds it
+    let target: PyDict | PyList | PyTuple;
+    if (value.kind === 'dict') {
+      target = { kind: 'dict', ordered: value.ordered, entries: [] };
+      if (value.attributes) target.attributes = value.attributes;
+    } else target = { kind: value.kind, items: [] };
+    done.set(value, target);
+    pending.push({ source: value, target, next: 0 });
+    return target;
+  };
+  const result = open(root);
+  while (pending.length > 0) {
+    const top = pending[pending.length - 1]!;
+    const { source, target } = top;
+    if (source.kind === 'dict') {
+      if (top.next < source.entries.length) {
+        const [key, item] = source.entries[top.next++]!;
+        (target as PyDict).entries.push([key, open(item)]);
+        continue;
+      }
+    } else if (top.next < source.items.length) {
+      (target as PyList | PyTuple).items.push(open(source.items[top.next++]!));
+      continue;
+    }
+    pending.pop();
+  }
+  return result;
+}
+
+/** Where a walk met a value: its parent's place and its key there (a dict key's text, a list index). */
+export interface ValuePlace {
+  readonly value: PyValue;
+  readonly parent?: ValuePlace;
+  readonly key?: string;
+}
+
+/** The keys from the root to a place, spelled out only when asked for (a deep tree has long paths). */
+export function pathOf(place: ValuePlace): string[] {
+  const path: string[] = [];
+  for (let at: ValuePlace | undefined = place; at?.key !== undefined; at = at.parent) path.push(at.key);
+  return path.reverse();
+}
+
+/**
+ * Visits a value tree depth first in file order, without recursion, each container once (a list may
+ * hold itself; a pickle's memo may share one list a million times) and every other value wherever it is
+ * (a tensor tied under two keys is met under both): `enter` says whether to descend into a dict's values
+ * or a list's or tuple's items.
+ */
+export function walkValues(root: PyValue, enter: (place: ValuePlace) => boolean): void {
+  const seen = new Set<PyValue>();
+  const stack: ValuePlace[] = [{ value: root }];
+  while (stack.length > 0) {
+    const place = stack.pop()!;
+    const { value } = place;
+    const container = value.kind === 'dict' || value.kind === 'list' || value.kind === 'tuple';
+    if (container) {
+      if (seen.has(value)) continue;
+      seen.add(value);
+    }
+    if (!enter(place)) continue;
+    if (value.kind === 'dict') for (let i = value.entries.length - 1; i >= 0; i--) stack.push({ value: value.entries[i]![1], parent: place, key: keyText(value.entries[i]![0]) });
+    else if (value.kind === 'list' || value.kind === 'tuple') for (let i = value.items.length - 1; i >= 0; i--) stack.push({ value: value.items[i]!, parent: place, key: String(i) });
+  }
+}
