@@ -26,6 +26,9 @@ extras = {
     "tuple": b")" + b"\\x85" * (d - 1),
     "dict": b"}X\\x01\\x00\\x00\\x00k" * (d - 1) + b"}" + b"s" * (d - 1),
     "selfref": b"]q\\x00h\\x00a",
+    # 60 lists, each holding the previous one twice: 2**60 paths through a memo of 61 values
+    "dag": b"]r" + struct.pack("<I", 1000) + b"0" + b"".join(b"(j" + struct.pack("<I", 999 + i) + b"j" + struct.pack("<I", 999 + i) + b"lr" + struct.pack("<I", 1000 + i) + b"0" for i in range(1, 61)) + b"j" + struct.pack("<I", 1060),
+    "listkey": b"}](K\\x01K\\x02lK\\x03s",
 }
 pkl = b"\\x80\\x02}(X\\x01\\x00\\x00\\x00w" + tensor + b"X\\x05\\x00\\x00\\x00extra" + extras[extra] + b"u."
 with zipfile.ZipFile(path, "w") as z:
@@ -36,7 +39,7 @@ with zipfile.ZipFile(path, "w") as z:
     z.writestr("archive/version", b"3\\n")
 `;
 
-function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref'): string {
+function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref' | 'dag' | 'listkey'): string {
   const path = join(dir, name);
   const made = python(MAKE, [path, String(offset), String(size), String(stride), extra]);
   expect(made.status, made.stderr).toBe(0);
@@ -94,5 +97,32 @@ print(d)`;
     const written = modsurg(['convert', deep, '-o', out, '-q']);
     expect(written.status, written.stderr).toBe(0);
     expect(python(depth, [out]).stdout.trim()).toBe(expected);
+  });
+
+  it('a memo DAG (2**60 paths through 61 lists) costs its size, and is written back shared', () => {
+    const dag = make('dag.pth', 0, 4, 1, 'dag');
+    const out = join(dir, 'dag_out.pth');
+    for (const args of [['inspect', dag, '-q'], ['scan', dag, '-q'], ['diff', dag, dag, '-q'], ['convert', dag, '-o', out, '-q']]) {
+      const run = modsurg(args);
+      expect(run.status, `${args[0]}: ${run.stderr}`).toBe(0);
+    }
+    const shared = python(
+      `import sys, torch
+x, d = torch.load(sys.argv[1], weights_only=True)["extra"], 0
+while isinstance(x, list) and x:
+    assert x[0] is x[1]
+    x, d = x[0], d + 1
+print(d)`,
+      [out],
+    );
+    expect(shared.stdout.trim(), shared.stderr).toBe('60');
+  });
+
+  it('a list as a dict key, which Python cannot hash, is refused as torch refuses it', () => {
+    const bad = make('listkey.pth', 0, 4, 1, 'listkey');
+    expect(torchLoads(bad)).toBe('refuses');
+    const run = modsurg(['convert', bad, '-o', join(dir, 'listkey_out.pth')]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/listkey\.pth: malformed pickle at byte \d+: a list as a dict key \(unhashable in Python\)\n$/);
   });
 });

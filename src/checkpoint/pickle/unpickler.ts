@@ -144,7 +144,12 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
   const setItems = (target: PyValue, pairs: PyValue[]): void => {
     if (pairs.length % 2 !== 0) fail('odd number of items for SETITEMS');
     const entries: [PyValue, PyValue][] = [];
-    for (let i = 0; i < pairs.length; i += 2) entries.push([pairs[i]!, pairs[i + 1]!]);
+    for (let i = 0; i < pairs.length; i += 2) {
+      const key = pairs[i]!;
+      // as Python refuses them: a list, dict or set cannot be a dict key (torch.load fails the same way)
+      if (key.kind === 'list' || key.kind === 'dict' || (key.kind === 'set' && !key.frozen)) fail(`a ${key.kind} as a dict key (unhashable in Python)`);
+      entries.push([key, pairs[i + 1]!]);
+    }
     if (target.kind === 'dict') {
       // a repeated key replaces the value in place, as in Python
       let index = dictIndex.get(target);
