@@ -1,5 +1,5 @@
 import { FormatError } from '../errors.js';
-import type { ByteRange, ByteSource } from '../io/byte-source.js';
+import { BufferSource, type ByteRange, type ByteSource } from '../io/byte-source.js';
 import type { Piece } from '../io/pieces.js';
 
 /**
@@ -151,40 +151,13 @@ export class WireCursor {
 
 const WINDOW = 64 << 10;
 
-/** Splits a message into its fields, in file order. */
+/** Splits a message held in memory into its fields, in file order (views of `bytes`, not copies). */
 export function readFields(bytes: Uint8Array): WireField[] {
   const fields: WireField[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    const start = at;
-    const [tag, afterTag] = readVarint(bytes, at);
-    const field = Math.floor(tag / 8);
-    const wireType = tag & 7;
-    if (field === 0) throw new FormatError('malformed protobuf: field number 0');
-    let payloadStart = afterTag;
-    let end: number;
-    switch (wireType) {
-      case 0:
-        end = readVarint(bytes, afterTag)[1];
-        break;
-      case 1:
-        end = afterTag + 8;
-        break;
-      case 2: {
-        const [length, afterLength] = readVarint(bytes, afterTag);
-        payloadStart = afterLength;
-        end = afterLength + length;
-        break;
-      }
-      case 5:
-        end = afterTag + 4;
-        break;
-      default:
-        throw new FormatError(`malformed protobuf: wire type ${wireType}`);
-    }
-    if (end > bytes.length) throw new FormatError('malformed protobuf: field runs past the end (truncated file?)');
+  const cursor = new WireCursor(new BufferSource('message', Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), 0, bytes.length);
+  while (!cursor.atEnd()) {
+    const { field, wireType, start, payloadStart, end } = cursor.next();
     fields.push({ field, wireType, bytes: bytes.subarray(start, end), payload: bytes.subarray(payloadStart, end) });
-    at = end;
   }
   return fields;
 }

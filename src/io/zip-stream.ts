@@ -1,6 +1,7 @@
 import { crc32, inflateRawSync } from 'node:zlib';
 import { FormatError } from '../errors.js';
 import type { PipeSource } from './pipe-source.js';
+import { readU64, zip64Sizes } from './zip.js';
 
 /** A member as its local header describes it, met front to back. */
 export interface LocalRecord {
@@ -146,18 +147,7 @@ export class ZipStreamReader {
       const name = this.pipe.take(header.readUInt16LE(28)).toString(flags & 0x800 ? 'utf8' : 'latin1');
       const extra = this.pipe.take(header.readUInt16LE(30));
       this.pipe.take(header.readUInt16LE(32));
-      let compressedSize = header.readUInt32LE(20);
-      for (let e = 0; e + 4 <= extra.length; ) {
-        const id = extra.readUInt16LE(e);
-        const len = extra.readUInt16LE(e + 2);
-        if (id === 0x0001) {
-          let f = e + 4;
-          if (size === U32_MAX) (size = readU64(extra, f)), (f += 8);
-          if (compressedSize === U32_MAX) (compressedSize = readU64(extra, f)), (f += 8);
-          if (headerOffset === U32_MAX) headerOffset = readU64(extra, f);
-        }
-        e += 4 + len;
-      }
+      ({ size, offset: headerOffset } = zip64Sizes(extra, { size, compressedSize: header.readUInt32LE(20), offset: headerOffset }));
       records.push({ name, headerOffset, size, crc });
     }
     let head = this.pipe.peek(4);
@@ -229,10 +219,4 @@ export class ZipStreamReader {
 function checked(record: LocalRecord, bytes: Buffer, crc: number | undefined): Buffer {
   if (crc !== undefined && crc32(bytes) >>> 0 !== crc >>> 0) throw new FormatError(`zip member ${record.name} is corrupt (CRC-32 mismatch)`);
   return bytes;
-}
-
-function readU64(buffer: Buffer, at: number): number {
-  const value = buffer.readBigUInt64LE(at);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('zip64 value too large');
-  return Number(value);
 }

@@ -49,18 +49,7 @@ export class ZipReader {
       let localOffset = cd.readUInt32LE(at + 42);
       const name = cd.subarray(at + 46, at + 46 + nameLen).toString(flags & 0x800 ? 'utf8' : 'latin1');
       const extra = cd.subarray(at + 46 + nameLen, at + 46 + nameLen + extraLen);
-      // zip64 extra: the fields whose 32-bit value is 0xFFFFFFFF, in this order
-      for (let e = 0; e + 4 <= extra.length; ) {
-        const id = extra.readUInt16LE(e);
-        const len = extra.readUInt16LE(e + 2);
-        if (id === 0x0001) {
-          let f = e + 4;
-          if (size === U32_MAX) (size = readU64(extra, f)), (f += 8);
-          if (compSize === U32_MAX) (compSize = readU64(extra, f)), (f += 8);
-          if (localOffset === U32_MAX) localOffset = readU64(extra, f);
-        }
-        e += 4 + len;
-      }
+      ({ size, compressedSize: compSize, offset: localOffset } = zip64Sizes(extra, { size, compressedSize: compSize, offset: localOffset }));
       if (method !== 0 && method !== 8) throw new FormatError(`zip member ${name} uses unsupported compression method ${method}`);
       // readers disagree on which of two same-named members counts: refuse rather than pick one
       if (this.byName.has(name) && !options.keepDuplicates) throw new FormatError(`zip archive has two members named ${name}`);
@@ -144,7 +133,25 @@ export class ZipReader {
   }
 }
 
-function readU64(buffer: Buffer, at: number): number {
+/** A central directory entry's sizes and offset, with those whose 32-bit field is 0xFFFFFFFF taken from its zip64 extra field. */
+export function zip64Sizes(extra: Buffer, fields: { size: number; compressedSize: number; offset: number }): { size: number; compressedSize: number; offset: number } {
+  let { size, compressedSize, offset } = fields;
+  // the zip64 extra holds, in this order, the fields whose 32-bit value is 0xFFFFFFFF
+  for (let e = 0; e + 4 <= extra.length; ) {
+    const id = extra.readUInt16LE(e);
+    const len = extra.readUInt16LE(e + 2);
+    if (id === 0x0001) {
+      let f = e + 4;
+      if (size === U32_MAX) (size = readU64(extra, f)), (f += 8);
+      if (compressedSize === U32_MAX) (compressedSize = readU64(extra, f)), (f += 8);
+      if (offset === U32_MAX) offset = readU64(extra, f);
+    }
+    e += 4 + len;
+  }
+  return { size, compressedSize, offset };
+}
+
+export function readU64(buffer: Buffer, at: number): number {
   const value = buffer.readBigUInt64LE(at);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new FormatError('zip64 value too large');
   return Number(value);

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modsurg, ROOT, scratchDir } from '../helpers/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freeBytesIn, largeScratchDir, modsurg, ROOT } from '../helpers/cli.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
 
 /**
@@ -11,18 +11,9 @@ import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
  * over 2 GiB, and an edit that would make one, are refused.
  */
 const GiB = 2 ** 30;
-const freeIn = (folder: string): number => {
-  try {
-    const stats = statfsSync(folder);
-    return stats.bavail * stats.bsize;
-  } catch {
-    return 0;
-  }
-};
-// a memory-backed folder: the 2.5 GiB copy made by the edit costs no disk (and ext4 copies holes slowly)
-const dir = freeIn('/dev/shm') > 8 * GiB ? mkdtempSync('/dev/shm/modsurg-onnx-scale-') : scratchDir();
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const free = freeIn(dir);
+// a memory-backed folder: the 2.5 GiB copy made by the edit costs no disk
+const dir = largeScratchDir('modsurg-onnx-scale-', 8 * GiB);
+const free = freeBytesIn(dir);
 const roomy = free > 6 * GiB;
 const SKIP = ORACLE_PYTHON ? (roomy ? '' : ` (skipped: needs 6 GB free in ${dir})`) : ORACLE_SKIP;
 const big = join(dir, 'big.onnx');

@@ -1,7 +1,7 @@
-import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modsurg, ROOT, scratchDir, succeeds } from '../helpers/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freeBytesIn, largeScratchDir, modsurg, ROOT, succeeds } from '../helpers/cli.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
 import { spawnSync } from 'node:child_process';
 
@@ -11,19 +11,10 @@ import { spawnSync } from 'node:child_process';
  * place, streamed through pipes and converted, judged by torch (mmap) and safetensors.
  */
 const GiB = 2 ** 30;
-const freeIn = (folder: string): number => {
-  try {
-    const stats = statfsSync(folder);
-    return stats.bavail * stats.bsize;
-  } catch {
-    return 0;
-  }
-};
-// a memory-backed folder spares the disk 8 GB of zeros (and the kernel copies holes slowly on ext4)
-const dir = freeIn('/dev/shm') > 16 * GiB ? mkdtempSync('/dev/shm/modsurg-scale-') : scratchDir();
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// a memory-backed folder spares the disk 8 GB of zeros
+const dir = largeScratchDir('modsurg-scale-', 16 * GiB);
 const huge = join(dir, 'huge.pth');
-const free = freeIn(dir);
+const free = freeBytesIn(dir);
 const roomy = free > 12 * GiB;
 const SKIP = ORACLE_PYTHON ? (roomy ? '' : ` (skipped: needs 12 GB free in ${dir}, has ${(free / GiB).toFixed(1)} GiB)`) : ORACLE_SKIP;
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect } from 'vitest';
@@ -41,6 +41,27 @@ export function succeeds(args: string[], input?: Buffer): CliResult {
 /** A scratch folder for one test file, removed afterwards. */
 export function scratchDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'modsurg-test-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Bytes free in a folder's file system (0 when it cannot be told). */
+export function freeBytesIn(folder: string): number {
+  try {
+    const stats = statfsSync(folder);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A scratch folder for files of many gigabytes, removed afterwards: memory-backed (/dev/shm) when it has
+ * `memoryAbove` bytes free, which spares the disk writing zeros (and ext4 copies holes slowly), else on disk.
+ */
+export function largeScratchDir(prefix: string, memoryAbove: number): string {
+  if (freeBytesIn('/dev/shm') <= memoryAbove) return scratchDir();
+  const dir = mkdtempSync(join('/dev/shm', prefix));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

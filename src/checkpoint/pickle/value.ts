@@ -183,10 +183,11 @@ export function pathOf(place: ValuePlace): string[] {
 }
 
 /**
- * Visits a value tree depth first in file order, without recursion, each container once (a list may
- * hold itself; a pickle's memo may share one list a million times) and every other value wherever it is
- * (a tensor tied under two keys is met under both): `enter` says whether to descend into a dict's values
- * or a list's or tuple's items.
+ * Visits a value tree depth first in file order, without recursion: `enter` meets every value at every
+ * place its container holds it (a tensor tied under two keys, one optimizer state under two names) and
+ * says whether to descend into a dict's values or a list's or tuple's items — but a container is
+ * descended into only the first time (a list may hold itself; a pickle's memo may share one list a
+ * million times, or nest 2^60 paths in 61 lists), so the walk costs the tree's size, not its paths.
  */
 export function walkValues(root: PyValue, enter: (place: ValuePlace) => boolean): void {
   const seen = new Set<PyValue>();
@@ -195,11 +196,9 @@ export function walkValues(root: PyValue, enter: (place: ValuePlace) => boolean)
     const place = stack.pop()!;
     const { value } = place;
     const container = value.kind === 'dict' || value.kind === 'list' || value.kind === 'tuple';
-    if (container) {
-      if (seen.has(value)) continue;
-      seen.add(value);
-    }
-    if (!enter(place)) continue;
+    const again = container && seen.has(value);
+    if (container) seen.add(value);
+    if (!enter(place) || again) continue;
     if (value.kind === 'dict') for (let i = value.entries.length - 1; i >= 0; i--) stack.push({ value: value.entries[i]![1], parent: place, key: keyText(value.entries[i]![0]) });
     else if (value.kind === 'list' || value.kind === 'tuple') for (let i = value.items.length - 1; i >= 0; i--) stack.push({ value: value.items[i]!, parent: place, key: String(i) });
   }
