@@ -89,7 +89,7 @@ function dataFileInFolder(folder: string, relative: string, what: string): strin
 }
 
 /** A model read from stdin has no folder, so the data files it names cannot be found. */
-export function unreachableFromStdin(tensorName: string, location: string): ModsurgError {
+function unreachableFromStdin(tensorName: string, location: string): ModsurgError {
   return new ModsurgError(`initializer '${tensorName}' keeps its data in '${location}', which cannot be found for a model read from stdin; name the model's file`);
 }
 

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { FormatError } from '../errors.js';
-import { BufferSource, type ByteSource } from '../io/byte-source.js';
+import type { ByteSource } from '../io/byte-source.js';
 import { piecesLength, type Piece } from '../io/pieces.js';
 import { decode, onnxTypes } from './onnx-schema.js';
 import { initializerOfFields } from './initializers.js';
@@ -105,12 +105,6 @@ function readModelFields(source: ByteSource): { fields: WireField[]; graphRecord
     throw new FormatError(`not a valid ONNX model (${(error as Error).message})`);
   }
   return { fields, graphRecords };
-}
-
-/** A GraphProto held in memory (a subgraph, a model's bytes), decoded. */
-export function readGraph(bytes: Uint8Array): Graph {
-  const source = new BufferSource('graph', Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  return readGraphRecords(source, [{ field: MODEL_GRAPH, wireType: 2, start: 0, payloadStart: 0, end: bytes.length }]);
 }
 
 /** Decodes ModelProto.graph (its records read as one, as protobuf merges them), keeping each item's bytes. */
