@@ -87,7 +87,7 @@ export function readStorage(storage: Storage): Uint8Array {
 /**
  * The tensor's elements in row-major order, `elements` at a time (the last piece shorter), each piece
  * valid until the next is taken: how a large tensor is compared or converted without holding it whole.
- * A contiguous tensor of a file is read range by range; a strided view is gathered first.
+ * A contiguous tensor of a file is read range by range; a strided or expanded view is gathered a chunk at a time.
  */
 export function* elementPieces(tensor: Tensor, elements: number): Generator<Uint8Array> {
   const size = dtypeInfo(tensor.dtype).size;
@@ -98,13 +98,57 @@ export function* elementPieces(tensor: Tensor, elements: number): Generator<Uint
     yield* chunksOf(start === 0 && length === range.length ? range : { source: range.source, offset: range.offset + start, length }, elements * size);
     return;
   }
-  const all = contiguousBytes(tensor);
-  for (let at = 0; at < all.length; at += elements * size) yield all.subarray(at, at + elements * size);
+  yield* gathered(tensor, Math.max(1, elements));
+}
+
+/**
+ * A view's elements in row-major order, gathered from its storage `elements` at a time into one reused
+ * buffer: rows of stride 1 are copied whole, rows of stride 0 (an expanded view) filled by doubling, so a
+ * 630-byte file holding a 2^28-element expanded view costs one chunk of memory and a few copies per chunk.
+ */
+function* gathered(tensor: Tensor, elements: number): Generator<Uint8Array> {
+  const size = dtypeInfo(tensor.dtype).size;
+  const numel = numelOf(tensor.shape);
+  if (numel === 0) return;
+  const source = readStorage(tensor.storage);
+  const dims = tensor.shape.length;
+  const rowLength = dims === 0 ? 1 : tensor.shape[dims - 1]!;
+  const rowStride = dims === 0 ? 0 : tensor.stride[dims - 1]!;
+  const chunk = Buffer.allocUnsafe(Math.min(elements, numel) * size);
+  let filled = 0;
+  // the index of the current row over the dimensions before the last
+  const index = new Array<number>(Math.max(0, dims - 1)).fill(0);
+  for (let done = 0; done < numel; done += rowLength) {
+    let first = tensor.storageOffset;
+    for (let d = 0; d < index.length; d++) first += index[d]! * tensor.stride[d]!;
+    // this row, in as many pieces as the chunk's room asks
+    for (let at = 0; at < rowLength; ) {
+      const take = Math.min(rowLength - at, chunk.length / size - filled);
+      const into = filled * size;
+      const from = (first + at * rowStride) * size;
+      if (rowStride === 1) chunk.set(source.subarray(from, from + take * size), into);
+      else if (rowStride === 0) {
+        chunk.set(source.subarray(from, from + size), into);
+        for (let have = 1; have < take; have *= 2) chunk.copyWithin(into + have * size, into, into + Math.min(have, take - have) * size);
+      } else for (let k = 0; k < take; k++) chunk.set(source.subarray(from + k * rowStride * size, from + k * rowStride * size + size), into + k * size);
+      filled += take;
+      at += take;
+      if (filled * size === chunk.length) {
+        yield chunk;
+        filled = 0;
+      }
+    }
+    for (let d = index.length - 1; d >= 0; d--) {
+      if (++index[d]! < tensor.shape[d]!) break;
+      index[d] = 0;
+    }
+  }
+  if (filled > 0) yield chunk.subarray(0, filled * size);
 }
 
 /**
  * The tensor's elements in row-major order as bytes: a plain slice of the storage when contiguous,
- * gathered element by element for strided views.
+ * gathered for strided and expanded views.
  */
 export function contiguousBytes(tensor: Tensor): Uint8Array {
   const size = dtypeInfo(tensor.dtype).size;
@@ -116,17 +160,11 @@ export function contiguousBytes(tensor: Tensor): Uint8Array {
     const range = tensor.storage.data.range;
     return start === 0 && length === range.length ? readRange(range) : range.source.read(range.offset + start, length);
   }
-  const source = readStorage(tensor.storage);
   const out = new Uint8Array(numel * size);
-  const index = new Array<number>(tensor.shape.length).fill(0);
-  for (let n = 0; n < numel; n++) {
-    let element = tensor.storageOffset;
-    for (let d = 0; d < index.length; d++) element += index[d]! * tensor.stride[d]!;
-    out.set(source.subarray(element * size, element * size + size), n * size);
-    for (let d = index.length - 1; d >= 0; d--) {
-      if (++index[d]! < tensor.shape[d]!) break;
-      index[d] = 0;
-    }
+  let at = 0;
+  for (const piece of gathered(tensor, Math.max(1, numel))) {
+    out.set(piece, at);
+    at += piece.length;
   }
   return out;
 }

@@ -30,7 +30,7 @@ extras = {
     "dag": b"]r" + struct.pack("<I", 1000) + b"0" + b"".join(b"(j" + struct.pack("<I", 999 + i) + b"j" + struct.pack("<I", 999 + i) + b"lr" + struct.pack("<I", 1000 + i) + b"0" for i in range(1, 61)) + b"j" + struct.pack("<I", 1060),
     "listkey": b"}](K\\x01K\\x02lK\\x03s",
 }
-pkl = b"\\x80\\x02}(X\\x01\\x00\\x00\\x00w" + tensor + b"X\\x05\\x00\\x00\\x00extra" + extras[extra] + b"u."
+pkl = b"\\x80\\x02}(X\\x01\\x00\\x00\\x00w" + tensor + (b"" if extra == "omit" else b"X\\x05\\x00\\x00\\x00extra" + extras[extra]) + b"u."
 with zipfile.ZipFile(path, "w") as z:
     z.writestr("archive/data.pkl", pkl)
     z.writestr("archive/byteorder", b"little")
@@ -39,7 +39,7 @@ with zipfile.ZipFile(path, "w") as z:
     z.writestr("archive/version", b"3\\n")
 `;
 
-function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref' | 'dag' | 'listkey'): string {
+function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'omit' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref' | 'dag' | 'listkey'): string {
   const path = join(dir, name);
   const made = python(MAKE, [path, String(offset), String(size), String(stride), extra]);
   expect(made.status, made.stderr).toBe(0);
@@ -71,6 +71,21 @@ describe.skipIf(!ORACLE_PYTHON)(`files torch.save never writes${ORACLE_SKIP}`, (
     const expanded = make('expanded.pth', 3, 4, 0, 'none');
     expect(torchLoads(expanded)).toBe('loads [4.0, 4.0, 4.0, 4.0] NoneType 0');
     expect(modsurg(['inspect', expanded]).status).toBe(0);
+  });
+
+  it('a 2^26-element expanded view in a file of a few hundred bytes becomes safetensors a chunk at a time, every element right', () => {
+    const expanded = make('expanded_big.pth', 3, 2 ** 26, 0, 'omit');
+    const out = join(dir, 'expanded_big.safetensors');
+    const run = modsurg(['convert', expanded, '-o', out, '-q']);
+    expect(run.status, run.stderr).toBe(0);
+    const judged = python(
+      `import sys
+from safetensors.torch import load_file
+x = load_file(sys.argv[1])["w"]
+print(list(x.shape), bool((x == 4.0).all()))`,
+      [out],
+    );
+    expect(judged.stdout.trim(), judged.stderr).toBe('[67108864] True');
   });
 
   it('a 500,000-item APPENDS, which torch loads, is read and scanned', () => {
