@@ -54,3 +54,14 @@ export function withFile(error: unknown, file: string): unknown {
   }
   return error;
 }
+
+/**
+ * A name from a file (a global, a member, a path), its control characters and other non-printing code
+ * points as `\xNN` / `\u{N}`: what a hostile file names cannot rewrite the terminal it is reported on.
+ */
+export function escapeName(name: string): string {
+  return name.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
+    const code = c.codePointAt(0)!;
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}

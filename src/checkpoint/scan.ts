@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { FormatError } from '../errors.js';
+import { escapeName, FormatError } from '../errors.js';
 import { readRange, type ByteSource } from '../io/byte-source.js';
 import { ZipReader } from '../io/zip.js';
 import { unpickle, type OpcodeEvent } from './pickle/unpickler.js';
@@ -55,14 +55,6 @@ const EXACT_BENIGN = new Set(['functools.partial', 'torch.nn.modules.module._Inc
 
 export function isAllowedGlobal(qualified: string): boolean {
   return isSafeGlobal(qualified) || EXACT_BENIGN.has(qualified) || MODEL_CLASS.test(qualified) || NUMPY_DATA.test(qualified);
-}
-
-/** Control characters and other non-printing code points as `\xNN` / `\u{N}`: a name cannot rewrite the terminal. */
-export function escapeName(name: string): string {
-  return name.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
-    const code = c.codePointAt(0)!;
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
-  });
 }
 
 /** Pickles larger than this are not scanned whole (no checkpoint's pickle is this large). */

@@ -102,15 +102,16 @@ export function readCheckpointInput(source: CheckpointInput): Checkpoint {
 function readSharded(source: ShardedSource): Checkpoint {
   const entries: [PyValue, PyValue][] = [];
   const globals = new Set<string>();
-  const seen = new Map<string, string>();
-  let first: Checkpoint | undefined;
+  // every key is checked against the index, so one held by two shards is refused at the second
+  const held = new Set<string>();
+  let first: { checkpoint: Checkpoint; root: PyDict } | undefined;
   source.index.files.forEach((file, i) => {
     const shardSource = source.shards[i]!;
     const shard = readCheckpoint(shardSource);
-    first ??= shard;
     const root = toPlainData(shard.root);
     if (!isStateDict(root) || root.kind !== 'dict') throw new FormatError('is not a flat state dict, as a shard must be', shardSource.name);
-    if (shard.format !== first.format) throw new FormatError(`is ${shard.format} but ${source.index.files[0]} is ${first.format}: one index shards one format`, shardSource.name);
+    first ??= { checkpoint: shard, root };
+    if (shard.format !== first.checkpoint.format) throw new FormatError(`is ${shard.format} but ${source.index.files[0]} is ${first.checkpoint.format}: one index shards one format`, shardSource.name);
     for (const global of shard.globals) globals.add(global);
     for (const [key, value] of root.entries) {
       const name = (key as { value: string }).value;
@@ -119,20 +120,19 @@ function readSharded(source: ShardedSource): Checkpoint {
         const where = listed === undefined ? 'the index does not list it' : `the index puts it in ${listed}`;
         throw new FormatError(`holds '${name}', but ${where}`, shardSource.name);
       }
-      if (seen.has(name)) throw new FormatError(`holds '${name}', which ${seen.get(name)} holds too`, shardSource.name);
-      seen.set(name, file);
+      held.add(name);
       entries.push([key, value]);
     }
   });
   for (const [key, file] of source.index.weightMap) {
-    if (!seen.has(key)) throw new FormatError(`lists '${key}' in ${file}, which does not hold it`, source.name);
+    if (!held.has(key)) throw new FormatError(`lists '${key}' in ${file}, which does not hold it`, source.name);
   }
-  const root: PyDict = { kind: 'dict', ordered: (first!.root as PyDict).ordered ?? true, entries };
+  const { checkpoint } = first!;
   return {
-    format: first!.format,
-    root,
+    format: checkpoint.format,
+    root: { kind: 'dict', ordered: first!.root.ordered, entries },
     globals: [...globals],
-    ...(first!.metadata ? { metadata: first!.metadata } : {}),
+    ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}),
     details: { index: basename(source.name), shards: String(source.shards.length) },
     sharded: { sources: source.shards, metadata: source.index.metadata },
   };

@@ -1,4 +1,4 @@
-import { FormatError, ModsurgError } from '../errors.js';
+import { escapeName, FormatError, ModsurgError } from '../errors.js';
 
 /**
  * The hub's sharded checkpoints, as transformers and huggingface_hub write them: shard files of one flat
@@ -45,10 +45,6 @@ export function parseShardIndex(text: string): ShardIndex {
   if (weightMap.size === 0) throw new FormatError('shard index: "weight_map" names no tensors');
   const files = [...new Set(weightMap.values())].sort();
   return { metadata, weightMap, files };
-}
-
-function escapeName(name: string): string {
-  return JSON.stringify(name).slice(1, -1);
 }
 
 /**

@@ -38,11 +38,6 @@ export function editCheckpointStateDicts<T>(
   }
 }
 
-/** How a checkpoint was written: the shards, for a sharded output. */
-export interface CheckpointWritten {
-  readonly shards?: { file: string; keys: number; bytes: number }[];
-}
-
 /**
  * Writes an edited checkpoint's object to `output` in `format`, with a progress bar on a terminal: the
  * input's safetensors metadata carried over, errors about values that cannot be written naming the input.
@@ -56,27 +51,27 @@ export async function writeCheckpointOutput(
   format: CheckpointFormat,
   input: { source: CheckpointInput; checkpoint?: Checkpoint },
   options: { maxShardSize?: string | undefined; reporter?: Reporter } = {},
-): Promise<CheckpointWritten> {
+): Promise<void> {
   const metadata = input.checkpoint?.metadata;
   const rootFolder = input.checkpoint?.details.rootFolder;
   const writeOptions = { ...(metadata ? { metadata } : {}), origin: input.source.name };
   const inputSize = input.source instanceof PipeSource ? 0 : input.source.size;
   if (output !== STDIO && isIndexName(output)) {
     const maxShardSize = options.maxShardSize === undefined ? undefined : parseShardSize(options.maxShardSize);
-    const progress = new Progress('writing', inputSize);
     const plan = planShardedCheckpoint(root, format, output, {
       ...writeOptions,
       ...(maxShardSize !== undefined ? { maxShardSize } : {}),
       ...(input.checkpoint ? { input: input.checkpoint } : {}),
       onProgress: (n) => progress.update(n),
     });
+    const progress = new Progress('writing', plan.size || inputSize);
     const index = plan.files.at(-1)!;
     // a streamed input is read to its end and checked before any shard is committed
     await writeOutputs([...plan.files.slice(0, -1), { ...index, write: (sink) => (completeInput(input.source), index.write(sink)) }]);
     progress.finish();
     const bytes = plan.shards.map((shard) => `${shard.file} (${shard.keys} tensors, ${formatBytes(shard.bytes)})`);
     options.reporter?.info(`wrote ${plan.shards.length} shard${plan.shards.length === 1 ? '' : 's'} and ${output}: ${bytes.join(', ')}`);
-    return { shards: plan.shards };
+    return;
   }
   if (options.maxShardSize !== undefined) throw new ModsurgError('--max-shard-size applies to a sharded output: -o DIR/NAME.index.json', output);
   const plan = planCheckpoint(root, format, { ...writeOptions, ...(rootFolder !== undefined && !(input.source instanceof ShardedSource) ? { rootFolder } : {}) });
@@ -88,5 +83,4 @@ export async function writeCheckpointOutput(
   };
   await writeOutput(output, write, plan.copyOf ? { copyOf: plan.copyOf } : {});
   progress.finish();
-  return {};
 }

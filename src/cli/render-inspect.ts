@@ -1,4 +1,5 @@
-import { escapeName, type ScanReport } from '../checkpoint/scan.js';
+import type { ScanReport } from '../checkpoint/scan.js';
+import { escapeName } from '../errors.js';
 import type { ChalkInstance } from 'chalk';
 import type { CheckpointSummary, StateDictSummary } from '../checkpoint/inspect.js';
 import type { ModuleNode } from '../checkpoint/module-tree.js';

@@ -1,8 +1,8 @@
 import * as Args from '@oclif/core/args';
 import { ModsurgCommand } from '../cli/base-command.js';
 import type { ChalkInstance } from 'chalk';
-import { escapeName, scanSource, type ScanReport } from '../checkpoint/scan.js';
-import { ExitCode, ExitWith, ModsurgError } from '../errors.js';
+import { scanSource, type ScanReport } from '../checkpoint/scan.js';
+import { escapeName, ExitCode, ExitWith, ModsurgError } from '../errors.js';
 import { openInput } from '../io/files.js';
 
 export default class Scan extends ModsurgCommand {

@@ -1,6 +1,6 @@
 import { realpathSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, posix, sep, win32 } from 'node:path';
-import { ModsurgError, withFile } from '../errors.js';
+import { escapeName, ModsurgError, withFile } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { openInput, STDIO, writeOutput } from '../io/files.js';
 import { inputHoldingMost, piecesLength, writePieces, type Piece } from '../io/pieces.js';
@@ -48,22 +48,17 @@ export function defaultDataFileName(modelFileName: string): string {
 export function checkLocation(location: string, what: string): string {
   if (location === '') throw new ModsurgError(`${what}: empty external data location`);
   if (posix.isAbsolute(location) || win32.isAbsolute(location) || isAbsolute(location)) {
-    throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' is absolute; onnxruntime only accepts paths relative to the model's folder`);
+    throw new ModsurgError(`${what}: external data location '${escapeName(location)}' is absolute; onnxruntime only accepts paths relative to the model's folder`);
   }
   if (location.includes('\\') || location.includes('\0')) {
-    throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' holds a backslash or a NUL; ONNX locations are relative POSIX paths`);
+    throw new ModsurgError(`${what}: external data location '${escapeName(location)}' holds a backslash or a NUL; ONNX locations are relative POSIX paths`);
   }
   const normal = posix.normalize(location.replaceAll('\\', '/'));
   if (normal === '..' || normal.startsWith('../')) {
-    throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' escapes the model's folder; onnxruntime refuses it`);
+    throw new ModsurgError(`${what}: external data location '${escapeName(location)}' escapes the model's folder; onnxruntime refuses it`);
   }
-  if (normal === '.' || normal.endsWith('/')) throw new ModsurgError(`${what}: external data location '${escapeLocation(location)}' names a folder, not a file`);
+  if (normal === '.' || normal.endsWith('/')) throw new ModsurgError(`${what}: external data location '${escapeName(location)}' names a folder, not a file`);
   return normal;
-}
-
-/** A location as text for an error line: control characters escaped, so a hostile name cannot rewrite the terminal. */
-function escapeLocation(location: string): string {
-  return location.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /**
