@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { escapeName, FormatError } from '../errors.js';
 import { readRange, type ByteSource } from '../io/byte-source.js';
-import { ZipReader } from '../io/zip.js';
+import { ZipReader, type ZipEntry } from '../io/zip.js';
 import { unpickle, type OpcodeEvent } from './pickle/unpickler.js';
 import { None, type PyValue } from './pickle/value.js';
 import { isSafeGlobal } from './safe-globals.js';
@@ -156,10 +156,26 @@ function scanZip(source: ByteSource): ScanReport {
     else if (other !== undefined) scanner.suspicious.push(`members ${escapeName(other)} and ${escapeName(entry.name)} differ only in case: torch matches names case-insensitively; both scanned`);
     else names.set(folded, entry.name);
   }
+  // a name for bytes already scanned (the same record) is scanned once; one reading other bytes is scanned
+  // too, within a budget: overlapping records could otherwise make a small file cost any amount of work
+  const scannedRecords = new Set<string>();
+  const recordKey = (entry: ZipEntry): string => `${entry.record.offset}:${entry.record.storedSize}:${entry.compressed}`;
+  if (zip.aliases.length > 0) scanner.suspicious.push(`${zip.aliases.length} member${zip.aliases.length === 1 ? ' shares' : 's share'} bytes with another member: no zip writer makes such a file`);
   const pickles = zip.entries.filter((entry) => entry.name.toLowerCase().endsWith('.pkl'));
+  let budget = 2 * source.size + (1 << 20);
   if (pickles.length === 0) return { ...scanner.report('zip'), verdict: 'clean', suspicious: [...scanner.suspicious, 'no .pkl member: not a torch checkpoint'] };
   for (const entry of pickles) {
     const where = escapeName(entry.name);
+    if (scannedRecords.has(recordKey(entry))) {
+      scanner.suspicious.push(`${where} is the same record as another .pkl member; scanned once`);
+      continue;
+    }
+    scannedRecords.add(recordKey(entry));
+    budget -= entry.record.storedSize;
+    if (budget < 0) {
+      scanner.error ??= `${where}: members overlap so that scanning them all would read more than twice the file`;
+      break;
+    }
     let bytes: Buffer;
     try {
       if (entry.size > MAX_PICKLE) throw new FormatError(`is ${entry.size} bytes, larger than any checkpoint's pickle`);

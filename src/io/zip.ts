@@ -1,5 +1,5 @@
 import { crc32, inflateRawSync } from 'node:zlib';
-import { FormatError } from '../errors.js';
+import { escapeName, FormatError } from '../errors.js';
 import { BufferSource, chunksOf, type ByteRange, type ByteSource } from './byte-source.js';
 import type { ByteSink } from './byte-sink.js';
 
@@ -9,6 +9,8 @@ export interface ZipEntry {
   readonly size: number;
   readonly crc: number;
   readonly compressed: boolean;
+  /** Where its local header starts, and how many stored bytes follow it: its record in the file. */
+  readonly record: { readonly offset: number; readonly storedSize: number };
   /** Where the uncompressed bytes are. */
   data(): ByteRange;
 }
@@ -26,6 +28,11 @@ const U32_MAX = 0xffffffff;
  */
 export class ZipReader {
   readonly entries: ZipEntry[] = [];
+  /**
+   * Members whose records share bytes with an earlier member's (`keepDuplicates` only; else refused):
+   * 20,000 names for one 8 MiB record would make every reader of them read it 20,000 times.
+   */
+  readonly aliases: { readonly entry: ZipEntry; readonly of: ZipEntry }[] = [];
   private readonly byName = new Map<string, ZipEntry>();
 
   constructor(
@@ -50,13 +57,31 @@ export class ZipReader {
       const name = cd.subarray(at + 46, at + 46 + nameLen).toString(flags & 0x800 ? 'utf8' : 'latin1');
       const extra = cd.subarray(at + 46 + nameLen, at + 46 + nameLen + extraLen);
       ({ size, compressedSize: compSize, offset: localOffset } = zip64Sizes(extra, { size, compressedSize: compSize, offset: localOffset }));
-      if (method !== 0 && method !== 8) throw new FormatError(`zip member ${name} uses unsupported compression method ${method}`);
+      if (method !== 0 && method !== 8) throw new FormatError(`zip member ${escapeName(name)} uses unsupported compression method ${method}`);
       // readers disagree on which of two same-named members counts: refuse rather than pick one
-      if (this.byName.has(name) && !options.keepDuplicates) throw new FormatError(`zip archive has two members named ${name}`);
+      if (this.byName.has(name) && !options.keepDuplicates) throw new FormatError(`zip archive has two members named ${escapeName(name)}`);
       const entry = this.makeEntry(name, method === 8, size, compSize, crc, localOffset);
       this.entries.push(entry);
       if (!this.byName.has(name)) this.byName.set(name, entry);
       at += 46 + nameLen + extraLen + commentLen;
+    }
+    this.checkRecords(options.keepDuplicates === true);
+  }
+
+  /**
+   * Every member's record (local header and stored bytes) must have bytes of its own, as in every zip a
+   * writer makes: a record at least 30 header bytes and its stored size long may not reach the next one.
+   */
+  private checkRecords(keep: boolean): void {
+    const byOffset = [...this.entries].sort((a, b) => a.record.offset - b.record.offset);
+    let last: ZipEntry | undefined;
+    for (const entry of byOffset) {
+      if (last !== undefined && entry.record.offset < last.record.offset + 30 + last.record.storedSize) {
+        if (!keep) throw new FormatError(`corrupt zip: members ${escapeName(last.name)} and ${escapeName(entry.name)} share bytes`);
+        this.aliases.push({ entry, of: last });
+        continue;
+      }
+      last = entry;
     }
   }
 
@@ -64,9 +89,10 @@ export class ZipReader {
     return this.byName.get(name);
   }
 
-  /** Reads every member whole, which checks its CRC-32. */
+  /** Reads every member whole, which checks its CRC-32 (a record several names share, once). */
   verifyCrcs(): void {
-    for (const entry of this.entries) for (const _ of chunksOf(entry.data()));
+    const aliased = new Set(this.aliases.map((alias) => alias.entry));
+    for (const entry of this.entries) if (!aliased.has(entry)) for (const _ of chunksOf(entry.data()));
   }
 
   private makeEntry(name: string, compressed: boolean, size: number, compSize: number, crc: number, localOffset: number): ZipEntry {
@@ -77,13 +103,14 @@ export class ZipReader {
       size,
       crc,
       compressed,
+      record: { offset: localOffset, storedSize: compressed ? compSize : size },
       data(): ByteRange {
         if (dataRange) return dataRange;
         const header = source.read(localOffset, 30);
-        if (header.readUInt32LE(0) !== SIG_LOCAL) throw new FormatError(`corrupt zip: no local header for ${name}`);
+        if (header.readUInt32LE(0) !== SIG_LOCAL) throw new FormatError(`corrupt zip: no local header for ${escapeName(name)}`);
         const start = localOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
         if (!compressed) {
-          if (start + size > source.size) throw new FormatError(`zip member ${name} runs past the end of the file (truncated?)`);
+          if (start + size > source.size) throw new FormatError(`zip member ${escapeName(name)} runs past the end of the file (truncated?)`);
           dataRange = { source, offset: start, length: size, integrity: { member: name, crc32: () => crc } };
         } else {
           // inflating stops at the declared size: a bomb of zeros costs what its directory admits to
@@ -91,10 +118,10 @@ export class ZipReader {
           try {
             inflated = inflateRawSync(source.read(start, compSize), { maxOutputLength: Math.max(size, 1) });
           } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw new FormatError(`zip member ${name} does not inflate (${(error as Error).message})`);
-            throw new FormatError(`zip member ${name} inflates past the ${size} bytes its directory says`);
+            if ((error as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw new FormatError(`zip member ${escapeName(name)} does not inflate (${(error as Error).message})`);
+            throw new FormatError(`zip member ${escapeName(name)} inflates past the ${size} bytes its directory says`);
           }
-          if (inflated.length !== size) throw new FormatError(`zip member ${name} inflates to ${inflated.length} bytes, its directory says ${size}`);
+          if (inflated.length !== size) throw new FormatError(`zip member ${escapeName(name)} inflates to ${inflated.length} bytes, its directory says ${size}`);
           dataRange = { source: new BufferSource(source.name, inflated), offset: 0, length: inflated.length, integrity: { member: name, crc32: () => crc } };
         }
         return dataRange;

@@ -142,3 +142,42 @@ print(d)`,
     expect(run.stderr).toMatch(/listkey\.pth: malformed pickle at byte \d+: a list as a dict key \(unhashable in Python\)\n$/);
   });
 });
+
+describe.skipIf(!ORACLE_PYTHON)(`a zip whose central directory names one record 20,000 times${ORACLE_SKIP}`, () => {
+  it('is refused by every reader at once and scanned once, not read 20,000 times', () => {
+    const path = join(dir, 'aliases.pth');
+    const made = python(
+      `import struct, sys, torch
+torch.save({"w": torch.zeros(2 * 1024 * 1024)}, sys.argv[1])
+data = open(sys.argv[1], "rb").read()
+eocd = data.rindex(b"PK\\x05\\x06")
+cd_size, cd_offset = struct.unpack("<IHHHHIIH", data[eocd:eocd + 22])[5:7]
+cd = data[cd_offset:cd_offset + cd_size]
+at, records = 0, []
+while at < len(cd):
+    n, e, c = struct.unpack("<HHH", cd[at + 28:at + 34])
+    records.append(cd[at:at + 46 + n + e + c])
+    at += 46 + n + e + c
+storage = next(r for r in records if r[46:46 + struct.unpack("<H", r[28:30])[0]].endswith(b"/data/0"))
+n = struct.unpack("<H", storage[28:30])[0]
+aliases = []
+for i in range(20000):
+    name = b"aliases/alias/%d" % i
+    aliases.append(storage[:28] + struct.pack("<H", len(name)) + storage[30:46] + name + storage[46 + n:])
+cd = b"".join(records + aliases)
+end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(records) + 20000, len(records) + 20000, len(cd), cd_offset, 0)
+open(sys.argv[1], "wb").write(data[:cd_offset] + cd + end)
+print(torch.load(sys.argv[1], weights_only=True)["w"].shape[0])`,
+      [path],
+    );
+    expect(made.stdout.trim(), made.stderr).toBe('2097152');
+    for (const args of [['inspect', path], ['convert', path, '-o', join(dir, 'aliases.safetensors')]]) {
+      const run = modsurg(args);
+      expect(run.status, args[0]).toBe(2);
+      expect(run.stderr).toMatch(/^error: .*aliases\.pth: corrupt zip: members aliases\/data\/0 and aliases\/alias\/0 share bytes\n$/);
+    }
+    const scanned = modsurg(['scan', path, '--json']);
+    expect(scanned.status, scanned.stderr).toBe(0);
+    expect(JSON.parse(scanned.stdout).files[0].suspicious).toContain('20000 members share bytes with another member: no zip writer makes such a file');
+  });
+});
