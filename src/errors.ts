@@ -60,7 +60,8 @@ export function withFile(error: unknown, file: string): unknown {
  * points as `\xNN` / `\u{N}`: what a hostile file names cannot rewrite the terminal it is reported on.
  */
 export function escapeName(name: string): string {
-  return name.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/gu, (c) => {
+  // a lone surrogate (from a JSON \ud800 escape) is shown as its code, not as U+FFFD
+  return name.replace(/[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu, (c) => {
     const code = c.codePointAt(0)!;
     return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
   });

@@ -1,4 +1,4 @@
-import { FormatError, ModsurgError } from '../errors.js';
+import { escapeName, FormatError, ModsurgError } from '../errors.js';
 import { CHUNK, type ByteSource } from '../io/byte-source.js';
 import type { ByteSink } from '../io/byte-sink.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -8,6 +8,10 @@ import { contiguousStride, elementPieces, coversStorageContiguously, numelOf, ty
 import { storageChunks } from './storage-io.js';
 
 const MAX_HEADER = 100_000_000;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 /**
  * Reads a safetensors file: a little-endian u64 header length, a JSON header, then the tensor bytes.
@@ -19,31 +23,37 @@ export function readSafetensors(source: ByteSource): Checkpoint {
   const headerLength = Number(source.read(0, 8).readBigUInt64LE(0));
   if (headerLength > MAX_HEADER) throw new FormatError(`safetensors header of ${headerLength} bytes is too large`);
   if (8 + headerLength > source.size) throw new FormatError('safetensors header runs past the end of the file (truncated?)');
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(source.read(8, headerLength).toString('utf8')) as Record<string, unknown>;
+    // invalid UTF-8 is refused, as the reference reader refuses it, not replaced by U+FFFD
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, headerLength)));
   } catch {
-    throw new FormatError('safetensors header is not valid JSON');
+    throw new FormatError('safetensors header is not valid UTF-8 JSON');
   }
+  if (!isObject(header)) throw new FormatError('safetensors header is not a JSON object');
   const base = 8 + headerLength;
-  const metadata = header.__metadata__ as Record<string, string> | undefined;
-  if (metadata !== undefined && (typeof metadata !== 'object' || Object.values(metadata).some((v) => typeof v !== 'string'))) {
+  const metadata = header.__metadata__;
+  if (metadata !== undefined && (!isObject(metadata) || Object.entries(metadata).some(([k, v]) => typeof v !== 'string' || !v.isWellFormed() || !k.isWellFormed()))) {
     throw new FormatError('safetensors __metadata__ must map strings to strings');
   }
   const tensors: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const { dtype: code, shape, data_offsets: offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    // a lone surrogate cannot be written back as UTF-8; serde_json refuses it
+    if (!name.isWellFormed()) throw new FormatError(`a tensor name holds a lone UTF-16 surrogate (${escapeName(name)})`);
+    if (!isObject(info)) throw new FormatError(`tensor ${name} is described by ${JSON.stringify(info)}, not an object with dtype, shape and data_offsets`);
+    const { dtype: code, shape, data_offsets: offsets } = info;
+    if (typeof code !== 'string') throw new FormatError(`tensor ${name} has no dtype`);
     const dtype = dtypeFromSafetensors(code);
     if (dtype === undefined) throw new FormatError(`tensor ${name} has unsupported dtype ${code}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new FormatError(`tensor ${name} has a bad shape`);
+    if (!Array.isArray(shape) || !shape.every((d): d is number => Number.isSafeInteger(d) && (d as number) >= 0)) throw new FormatError(`tensor ${name} has a bad shape`);
     if (!Array.isArray(offsets) || offsets.length !== 2) throw new FormatError(`tensor ${name} has bad data_offsets`);
-    const [begin, end] = offsets;
-    if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) throw new FormatError(`tensor ${name} has bad data_offsets`);
-    if (end - begin !== numelOf(shape) * dtypeInfo(dtype).size) {
-      throw new FormatError(`tensor ${name} has ${end - begin} bytes, its shape [${shape.join(', ')}] needs ${numelOf(shape) * dtypeInfo(dtype).size}`);
-    }
-    tensors.push({ name, dtype, shape, begin, end });
+    const [begin, end] = offsets as unknown[];
+    if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || (begin as number) < 0 || (end as number) < (begin as number)) throw new FormatError(`tensor ${name} has bad data_offsets`);
+    const [from, to] = [begin as number, end as number];
+    const needed = numelOf(shape) * dtypeInfo(dtype).size;
+    if (to - from !== needed) throw new FormatError(`tensor ${name} has ${to - from} bytes, its shape [${shape.join(', ')}] needs ${needed}`);
+    tensors.push({ name, dtype, shape, begin: from, end: to });
   }
   const byOffset = [...tensors].sort((a, b) => a.begin - b.begin);
   let expected = 0;
@@ -68,7 +78,7 @@ export function readSafetensors(source: ByteSource): Checkpoint {
     }),
     true,
   );
-  return { format: 'safetensors', root, globals: [], ...(metadata ? { metadata } : {}), details: { headerBytes: String(headerLength) } };
+  return { format: 'safetensors', root, globals: [], ...(metadata ? { metadata: metadata as Record<string, string> } : {}), details: { headerBytes: String(headerLength) } };
 }
 
 /**

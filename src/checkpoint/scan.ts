@@ -201,9 +201,12 @@ function scanZip(source: ByteSource): ScanReport {
 /** A `.npy` of Python objects (`descr` 'O') is a pickle after its header; any other `.npy` is plain data. */
 function scanNpy(source: ByteSource): ScanReport {
   const head = source.read(0, Math.min(source.size, 12));
+  const unreadable = (error: string): ScanReport => ({ verdict: 'unreadable', kind: 'npy', pickles: [], findings: [], suspicious: [], error });
+  if (head.length < 12) return unreadable('too short for a .npy file (truncated?)');
   const major = head[6]!;
   const headerLength = major === 1 ? head.readUInt16LE(8) : head.readUInt32LE(8);
   const start = (major === 1 ? 10 : 12) + headerLength;
+  if (start > source.size) return unreadable('the .npy header runs past the end of the file (truncated?)');
   const header = source.read(0, Math.min(source.size, start)).subarray(major === 1 ? 10 : 12).toString('latin1');
   if (!/'descr'\s*:\s*'\|?O'/.test(header)) return { verdict: 'clean', kind: 'npy', pickles: [], findings: [], suspicious: [] };
   return { ...scanPickles(source, 'npy (objects)', start), kind: 'npy (objects)' };

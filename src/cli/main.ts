@@ -1,14 +1,15 @@
 import { ExitError } from '@oclif/core/errors';
 import { flush } from '@oclif/core/flush';
+import type { Config } from '@oclif/core/config';
 import { run } from '@oclif/core/run';
-import { BrokenPipeError, ExitCode, ExitWith, ModsurgError } from '../errors.js';
+import { BrokenPipeError, escapeName, ExitCode, ExitWith, ModsurgError } from '../errors.js';
 import { colourFor } from './report.js';
 
 /**
  * The CLI's top level: runs the oclif command, then turns any failure into one `error:` line on stderr
  * and exit code 2 (the stack only with --debug).
  */
-export async function runCli(argv: string[], binUrl: string): Promise<void> {
+export async function runCli(argv: string[], binUrl: string | Config): Promise<void> {
   const debug = argv.includes('--debug');
   try {
     await run(argv, binUrl);
@@ -26,7 +27,8 @@ export async function runCli(argv: string[], binUrl: string): Promise<void> {
       return;
     }
     const red = colourFor(process.stderr);
-    process.stderr.write(`${red.red('error:')} ${errorLine(error)}\n`);
+    // the line quotes names from files: their control characters must not reach the terminal as such
+    process.stderr.write(`${red.red('error:')} ${escapeName(errorLine(error))}\n`);
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = ExitCode.error;
   }

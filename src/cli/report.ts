@@ -1,4 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
+import { escapeName } from '../errors.js';
 
 /** Colour only when the stream is a terminal and the user has not asked for none (NO_COLOR). */
 export function colourFor(stream: NodeJS.WriteStream): ChalkInstance {
@@ -37,7 +38,7 @@ export class Reporter {
   }
 
   warn(text: string): void {
-    process.stderr.write(`${this.errColour.yellow('warning:')} ${text}\n`);
+    process.stderr.write(`${this.errColour.yellow('warning:')} ${escapeName(text)}\n`);
   }
 
   /** The machine-readable report, printed once at the end of a command. */

@@ -16,6 +16,7 @@ import { initializersAsStateDict } from '../graph/initializers.js';
 import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { STDIO } from '../io/files.js';
+import { ModelLoadError, onnxruntimeOutputTypes } from '../runtime/check-model.js';
 import { layoutRequest, onnxOutputFlags, writeOnnxWithProgress, type OnnxOutputFlags } from '../cli/onnx-output.js';
 import { isOnnxFile, openCheckpointInput, readCheckpointInput } from '../checkpoint/sharded.js';
 
@@ -46,6 +47,11 @@ export default class Convert extends ModsurgCommand {
     key: Flags.string({ description: 'write only the object at this dot path (e.g. model_state_dict)' }),
     dtype: Flags.string({ description: 'cast floating-point tensors to this dtype', options: ['float16', 'bfloat16', 'float32', 'float64'] }),
     ...onnxOutputFlags,
+    check: Flags.boolean({
+      description: 'ONNX to ONNX: load the model in onnxruntime (its graph, without weights) before writing it, and refuse one it cannot load; --no-check writes it anyway (custom operators onnxruntime lacks)',
+      default: true,
+      allowNo: true,
+    }),
   };
 
   async run(): Promise<void> {
@@ -108,6 +114,7 @@ export default class Convert extends ModsurgCommand {
     const output = flags.output;
     if (flags.dtype !== undefined) throw new ModsurgError('--dtype cannot change an ONNX model (its graph would need casts too); convert its initializers to a checkpoint instead', output);
     const layout = layoutRequest(flags);
+    if (flags.check) await refuseUnloadable(model, name);
     let written: OnnxWriteSummary;
     try {
       written = await writeOnnxWithProgress(model, model, layout, 'copy', external);
@@ -134,7 +141,18 @@ export default class Convert extends ModsurgCommand {
   }
 }
 
+/** A model onnxruntime cannot load (a dangling input, an unknown operator or attribute) is not copied on as if it were fine. */
+async function refuseUnloadable(model: OnnxModel, name: string): Promise<void> {
+  try {
+    await onnxruntimeOutputTypes(model);
+  } catch (error) {
+    if (!(error instanceof ModelLoadError)) throw withFile(error, name);
+    throw new ModsurgError(`${error.message}, so nothing was written (--no-check writes it anyway)`, name);
+  }
+}
+
 interface OnnxConvertFlags extends OnnxOutputFlags {
+  check: boolean;
   format?: string | undefined;
   key?: string | undefined;
   dtype?: string | undefined;

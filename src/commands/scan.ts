@@ -20,7 +20,11 @@ export default class Scan extends ModsurgCommand {
     const { argv, flags } = await this.parse(Scan);
     const reporter = this.reporter(flags);
     const reports = (argv as string[]).map((file) => ({ file, ...scanFile(file) }));
-    for (const report of reports) reporter.info(describe(report, reporter.colour));
+    for (const report of reports) {
+      // an unreadable file is an error, on stderr as every command's are; the others are the report
+      if (report.verdict === 'unreadable') process.stderr.write(`${reporter.errColour.red('error:')} ${escapeName(report.file)}: ${report.error}\n`);
+      else reporter.info(describe(report, reporter.colour));
+    }
     reporter.json({ files: reports });
     if (reports.some((r) => r.verdict === 'dangerous')) throw new ExitWith(ExitCode.different);
     if (reports.some((r) => r.verdict === 'unreadable')) throw new ExitWith(ExitCode.error);
@@ -48,9 +52,7 @@ function describe(report: ScanReport & { file: string }, colour: ChalkInstance):
   const lines =
     report.verdict === 'dangerous'
       ? [`${file}: ${colour.bold(colour.red('DANGER'))} (${report.kind}, ${pickles}): loading it runs code`, ...report.findings.map((f) => `  ${f.global}  (${f.op} at byte ${f.offset} of ${f.where})`)]
-      : report.verdict === 'unreadable'
-        ? [`${file}: ${colour.yellow('unreadable')} (${report.kind}): ${report.error}`]
-        : [`${file}: ${colour.green('clean')} (${report.kind}${report.pickles.length > 0 ? `, ${pickles}` : ''})`];
+      : [`${file}: ${colour.green('clean')} (${report.kind}${report.pickles.length > 0 ? `, ${pickles}` : ''})`];
   if (report.verdict === 'dangerous' && report.error) lines.push(`  and then unreadable: ${report.error}`);
   for (const note of report.suspicious) lines.push(`  suspicious: ${note}`);
   return lines.join('\n');

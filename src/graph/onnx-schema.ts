@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type protobuf from 'protobufjs';
+import { FormatError } from '../errors.js';
 
 /**
  * The ONNX IR as protobuf messages (onnx.proto3, IR version 11 / onnx 1.20), written from the ONNX
@@ -279,8 +280,25 @@ export const onnxTypes: { readonly [M in MessageName]: protobuf.Type } = Object.
 
 const decodeOptions = { longs: Number, enums: Number, defaults: false, arrays: true };
 
-/** Decodes one ONNX message as a plain object: int64 as numbers, defaults omitted. */
+/** Decodes one ONNX message as a plain object: int64 as numbers, defaults omitted. Malformed bytes are a FormatError. */
 export function decode<T>(type: MessageName, bytes: Uint8Array): T {
-  const message = onnxTypes[type].decode(bytes);
+  let message: protobuf.Message;
+  try {
+    message = onnxTypes[type].decode(bytes);
+  } catch (error) {
+    throw new FormatError(`malformed ONNX protobuf in a ${type}: ${decodeProblem(error)}`);
+  }
   return onnxTypes[type].toObject(message, decodeOptions) as T;
+}
+
+/** What protobufjs's (or the UTF-8 decoder's) complaint means, in the format's terms. */
+function decodeProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^index out of range/.test(message)) return 'a field runs past the end of its message (truncated or corrupt file?)';
+  const wire = /^invalid wire type (\d+) at offset (\d+)/.exec(message);
+  if (wire) return `a field of unknown wire type ${wire[1]} at byte ${wire[2]} of the message`;
+  if (/field number 0/.test(message)) return 'a field numbered 0';
+  if (/length encoding|varint encoding/.test(message)) return 'a length or varint that does not end';
+  if (/utf-8/i.test(message)) return 'a string that is not valid UTF-8';
+  return 'its bytes are not a valid message';
 }

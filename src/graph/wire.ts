@@ -124,7 +124,7 @@ export class WireCursor {
         end = afterTag + 4;
         break;
       default:
-        throw new FormatError(`malformed protobuf: wire type ${wireType}`);
+        throw new FormatError(`malformed protobuf: a field of unknown wire type ${wireType} at byte ${start}`);
     }
     if (end > this.end) throw new FormatError('malformed protobuf: field runs past the end (truncated file?)');
     this.at = end;

@@ -127,6 +127,7 @@ export function readRange(range: ByteRange): Buffer {
 
 function checkIntegrity(range: ByteRange, crc: number): void {
   if (range.integrity && crc >>> 0 !== range.integrity.crc32() >>> 0) {
-    throw new FormatError(`zip member ${range.integrity.member} is corrupt (CRC-32 mismatch)`);
+    // found while copying, long after the reader returned: the range knows its file
+    throw new FormatError(`zip member ${range.integrity.member} is corrupt (CRC-32 mismatch)`, range.source.name);
   }
 }

@@ -114,10 +114,12 @@ describe.skipIf(!ORACLE_PYTHON)(`scan: every malicious file flagged, no benign o
 });
 
 describe('scan conventions', () => {
-  it('exit 1 if any file is dangerous, else 2 if one is unreadable, else 0; one line per clean file', () => {
+  it('exit 1 if any file is dangerous, else 2 if one is unreadable, else 0; one line per clean file; an unreadable one is an error line on stderr', () => {
     const evil = fixture('malicious.pth');
     expect(modsurg(['scan', fixture('resnet_sd.pth'), fixture('resnet_sd.safetensors')]).status).toBe(0);
-    expect(modsurg(['scan', fixture('resnet_sd.pth'), join(dir, 'missing.pth')]).status).toBe(2);
+    const missing = modsurg(['scan', fixture('resnet_sd.pth'), join(dir, 'missing.pth')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^error: \S+missing\.pth: no such file\n$/);
     const both = modsurg(['scan', join(dir, 'missing.pth'), evil]);
     expect(both.status).toBe(1);
     expect(both.stdout).toMatch(/malicious\.pth: DANGER \(torch zip, 1 pickle\): loading it runs code\n {2}os\.system {2}\(GLOBAL at byte \d+ of \S+data\.pkl\)\n {2}os\.system {2}\(REDUCE at byte \d+ of \S+data\.pkl\)/);

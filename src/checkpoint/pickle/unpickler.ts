@@ -256,7 +256,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         stack.push(py.int(longFromBytes(take(u32()))));
         break;
       case 0x46: // FLOAT (text)
-        stack.push(py.float(Number(line())));
+        stack.push(py.float(parseFloatText(line(), fail)));
         break;
       case 0x47: // BINFLOAT, big-endian
         need(8);
@@ -439,7 +439,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         break;
       }
       case 0x70: // PUT
-        memo.set(Number(line()), top());
+        memo.set(memoIndex(line(), fail), top());
         break;
       case 0x71: // BINPUT
         memo.set(u8(), top());
@@ -451,7 +451,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks = {}, start = 0
         memo.set(memo.size, top());
         break;
       case 0x67: // GET
-        stack.push(fromMemo(memo, Number(line()), fail));
+        stack.push(fromMemo(memo, memoIndex(line(), fail), fail));
         break;
       case 0x68: // BINGET
         stack.push(fromMemo(memo, u8(), fail));
@@ -507,6 +507,21 @@ function parseBig(text: string, fail: (m: string) => never): bigint {
   } catch {
     return fail(`bad integer ${JSON.stringify(text)}`);
   }
+}
+
+/** A protocol-0 memo index (PUT, GET): decimal digits, as Python's int() of the line. */
+function memoIndex(text: string, fail: (m: string) => never): number {
+  if (!/^\s*\d{1,15}\s*$/.test(text)) return fail(`bad memo index ${JSON.stringify(text.slice(0, 40))}`);
+  return Number(text);
+}
+
+/** A protocol-0 float (FLOAT): what Python's float() of the line accepts — inf and nan included, nothing else. */
+function parseFloatText(text: string, fail: (m: string) => never): number {
+  const t = text.trim().toLowerCase();
+  if (/^[+-]?(inf|infinity)$/.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
+  if (/^[+-]?nan$/.test(t)) return Number.NaN;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/.test(t)) return fail(`bad float ${JSON.stringify(text.slice(0, 40))}`);
+  return Number(t);
 }
 
 function unquote(text: string): string {
