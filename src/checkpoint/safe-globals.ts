@@ -65,6 +65,11 @@ export function isSafeGlobal(qualified: string): boolean {
   return exact.has(qualified) || tensorTypeClass.test(qualified);
 }
 
+/** A global a written pickle may name: torch.load(weights_only=True) allows it (Python 2's `__builtin__` read as `builtins`). */
+export function isWritableGlobal(module: string, name: string): boolean {
+  return isSafeGlobal(`${module}.${name}`) || isSafeGlobal(`${module.replace(/^__builtin__$/, 'builtins')}.${name}`);
+}
+
 /**
  * Globals that run code the moment an unrestricted unpickler meets them: shells, eval, imports, files,
  * sockets. `inspect` calls these out above every other unsafe global.

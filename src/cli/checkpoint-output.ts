@@ -3,6 +3,7 @@ import { planCheckpoint } from '../checkpoint/files.js';
 import { planShardedCheckpoint, readCheckpointInput, ShardedSource, type CheckpointInput } from '../checkpoint/sharded.js';
 import { isIndexName, parseShardSize } from '../checkpoint/shards.js';
 import type { PyDict, PyValue } from '../checkpoint/pickle/value.js';
+import { dropUnsafe, type DroppedValue } from '../checkpoint/drop-unsafe.js';
 import { editStateDicts, isModuleObject, moduleClassName, toPlainData } from '../checkpoint/state-dict.js';
 import { ModsurgError, withFile } from '../errors.js';
 import type { ByteSink } from '../io/byte-sink.js';
@@ -13,29 +14,43 @@ import { Progress, type Reporter } from './report.js';
 
 /**
  * Reads a checkpoint and applies `edit` to each of its state dicts (or to the one at `key`), collecting
- * what each edit says by its path. A whole-model pickle is said to become plain data. Errors name the file.
+ * what each edit says by its path. A whole-model pickle is said to become plain data; with `dropUnsafe`,
+ * what torch.load(weights_only=True) would refuse is left out, with a warning naming it. Errors name the file.
  */
 export function editCheckpointStateDicts<T>(
   source: CheckpointInput,
-  key: string | undefined,
+  options: { key: string | undefined; dropUnsafe: boolean },
   reporter: Reporter,
   edit: (dict: PyDict) => { dict: PyDict; result: T },
-): { checkpoint: Checkpoint; root: PyValue; results: { path: string; result: T }[] } {
+): { checkpoint: Checkpoint; root: PyValue; results: { path: string; result: T }[]; dropped: DroppedValue[] } {
   const checkpoint = readCheckpointInput(source);
   if (isModuleObject(checkpoint.root)) {
     reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); its state dict is written as plain data`);
   }
   const results: { path: string; result: T }[] = [];
   try {
-    const { root } = editStateDicts(toPlainData(checkpoint.root), key, (dict, location) => {
+    const { root: plain, dropped } = plainData(checkpoint.root, options.dropUnsafe, source.name, reporter);
+    const { root } = editStateDicts(plain, options.key, (dict, location) => {
       const edited = edit(dict);
       results.push({ path: location.path.join('.'), result: edited.result });
       return edited.dict;
     });
-    return { checkpoint, root, results };
+    return { checkpoint, root, results, dropped };
   } catch (error) {
     throw withFile(error, source.name);
   }
+}
+
+/** A checkpoint's object as plain data (modules as state dicts), and with `dropUnsafe` without what torch would refuse. */
+export function plainData(root: PyValue, drop: boolean, name: string, reporter: Reporter): { root: PyValue; dropped: DroppedValue[] } {
+  const plain = toPlainData(root);
+  if (!drop) return { root: plain, dropped: [] };
+  const result = dropUnsafe(plain);
+  const shown = result.dropped.slice(0, 5).map((d) => `${d.global} at ${d.path}`);
+  if (result.dropped.length > 0) {
+    reporter.warn(`${name}: left out ${result.dropped.length} value${result.dropped.length === 1 ? '' : 's'} torch.load(weights_only=True) would refuse: ${shown.join(', ')}${result.dropped.length > 5 ? ', …' : ''}`);
+  }
+  return result;
 }
 
 /**

@@ -22,3 +22,8 @@ export const maxShardSizeFlag = Flags.string({
 export const keyFlag = Flags.string({
   description: 'act only on the state dict at this dot path (e.g. model_state_dict); default: every state dict found',
 });
+
+/** For commands that write checkpoints: leave out what torch.load(weights_only=True) would refuse instead of refusing the file. */
+export const dropUnsafeFlag = Flags.boolean({
+  description: "leave out every value torch.load(weights_only=True) would refuse (objects of unknown classes, calls of functions outside its allowlist), listing what was dropped, instead of refusing the file",
+});

@@ -8,7 +8,7 @@ import type { Reporter } from './report.js';
 
 export interface KeyEditRequest {
   input: string;
-  flags: { output: string; key?: string | undefined; format?: string | undefined; 'dry-run'?: boolean; 'max-shard-size'?: string | undefined };
+  flags: { output: string; key?: string | undefined; format?: string | undefined; 'dry-run'?: boolean; 'max-shard-size'?: string | undefined; 'drop-unsafe': boolean };
   /** Past tense for the report: `3 of 62 keys stripped`. */
   verb: string;
   edit: (dict: PyDict) => RenameResult;
@@ -25,26 +25,28 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
   const { flags, reporter } = request;
   const source = openCheckpointInput(request.input, { streaming: true });
   try {
-    const edited = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
+    const edited = editCheckpointStateDicts(source, { key: flags.key, dropUnsafe: flags['drop-unsafe'] }, reporter, (dict) => {
       const result = request.edit(dict);
       return { dict: result.dict, result: { keys: dict.entries.length, changes: result.changes } };
     });
     const { checkpoint, root } = edited;
     const changesByPath = edited.results.map(({ path, result }) => ({ path, ...result }));
-    for (const { path, keys, changes } of changesByPath) {
-      reporter.info(`${path === '' ? 'state dict' : path}: ${changes.length} of ${keys} keys ${request.verb}`);
-      if (flags['dry-run']) for (const change of changes) reporter.info(`  ${change.from} ${reporter.colour.dim('→')} ${change.to}`);
-    }
     const total = changesByPath.reduce((n, c) => n + c.changes.length, 0);
     if (total === 0) reporter.warn(request.prefix !== undefined ? `no key starts with '${request.prefix}'; nothing changed` : 'no key changed');
     const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
     if (flags['dry-run']) completeInput(source);
     else await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
+    // said once the output is in place: a write that fails has reported no success
+    for (const { path, keys, changes } of changesByPath) {
+      reporter.info(`${path === '' ? 'state dict' : path}: ${changes.length} of ${keys} keys ${request.verb}`);
+      if (flags['dry-run']) for (const change of changes) reporter.info(`  ${change.from} ${reporter.colour.dim('→')} ${change.to}`);
+    }
     reporter.json({
       input: source.name,
       output: flags['dry-run'] ? null : flags.output,
       format,
       stateDicts: changesByPath.map(({ path, keys, changes }) => ({ path, keys, changed: changes.length, changes })),
+      dropped: edited.dropped,
     });
   } finally {
     source.close();

@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../errors.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
+import { dropUnsafeFlag, formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
 import { addModuleToStateDict } from '../head/checkpoint-head.js';
 import { describeSource } from '../head/report.js';
@@ -35,6 +35,7 @@ export default class AddModule extends ModsurgCommand {
     seed: Flags.integer({ description: 'seed for the default initialisation (default: random, and reported)' }),
     key: keyFlag,
     format: formatFlag,
+    'drop-unsafe': dropUnsafeFlag,
   };
 
   async run(): Promise<void> {
@@ -50,7 +51,7 @@ export default class AddModule extends ModsurgCommand {
         throw new ModsurgError('is an ONNX model; add-module edits checkpoints (for a model, add a head with add-output --head or add-input)', source.name);
       }
       const parameterSource: ParameterSource = weights ? weightsSource(readCheckpoint(weights).root, weights.name) : initSource(flags.seed);
-      const { checkpoint, root, results: additions } = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
+      const { checkpoint, root, results: additions } = editCheckpointStateDicts(source, { key: flags.key, dropUnsafe: flags['drop-unsafe'] }, reporter, (dict) => {
         const result = addModuleToStateDict(dict, flags.at, spec, parameterSource);
         return { dict: result.dict, result };
       });

@@ -1,6 +1,6 @@
 import { ModsurgCommand } from '../cli/base-command.js';
 import * as Flags from '@oclif/core/flags';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
+import { dropUnsafeFlag, formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { addPrefix } from '../checkpoint/rename.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 
@@ -20,6 +20,7 @@ export default class AddPrefix extends ModsurgCommand {
     prefix: Flags.string({ description: 'the prefix to add', default: 'module.' }),
     key: keyFlag,
     format: formatFlag,
+    'drop-unsafe': dropUnsafeFlag,
   };
 
   async run(): Promise<void> {

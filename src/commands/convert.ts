@@ -1,15 +1,15 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../errors.js';
-import { writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
+import { plainData, writeCheckpointOutput } from '../cli/checkpoint-output.js';
+import { dropUnsafeFlag, formatFlag, inputArg, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { formatBytes } from '../cli/render-inspect.js';
 import type { Reporter } from '../cli/report.js';
 import { castFloatingTensors } from '../checkpoint/cast.js';
 import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
 import type { CastTarget } from '../checkpoint/numeric.js';
 import type { PyValue } from '../checkpoint/pickle/value.js';
-import { getPath, isModuleObject, moduleClassName, resolvePath, toPlainData } from '../checkpoint/state-dict.js';
+import { getPath, isModuleObject, moduleClassName, resolvePath } from '../checkpoint/state-dict.js';
 import { DEFAULT_SIZE_THRESHOLD, ExternalDataFiles } from '../graph/external-data.js';
 import type { OnnxWriteSummary } from '../graph/files.js';
 import { initializersAsStateDict } from '../graph/initializers.js';
@@ -45,6 +45,7 @@ export default class Convert extends ModsurgCommand {
     'max-shard-size': maxShardSizeFlag,
     format: formatFlag,
     key: Flags.string({ description: 'write only the object at this dot path (e.g. model_state_dict)' }),
+    'drop-unsafe': dropUnsafeFlag,
     dtype: Flags.string({ description: 'cast floating-point tensors to this dtype', options: ['float16', 'bfloat16', 'float32', 'float64'] }),
     ...onnxOutputFlags,
     check: Flags.boolean({
@@ -66,14 +67,15 @@ export default class Convert extends ModsurgCommand {
       if (isModuleObject(checkpoint.root)) {
         reporter.info(`${source.name}: whole-model pickle (${moduleClassName(checkpoint.root)}); writing its state dict`);
       }
-      let root = toPlainData(checkpoint.root);
+      const plain = plainData(checkpoint.root, flags['drop-unsafe'], source.name, reporter);
+      let root = plain.root;
       if (flags.key !== undefined) root = getPath(root, resolvePath(root, flags.key));
       let cast = 0;
       if (flags.dtype !== undefined) ({ root, cast } = castFloatingTensors(root, flags.dtype as CastTarget));
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
       await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
       reporter.info(`${source.name} (${checkpoint.format}) → ${flags.output} (${format})${flags.dtype ? `, ${cast} tensors cast to ${flags.dtype}` : ''}`);
-      reporter.json({ input: source.name, inputFormat: checkpoint.format, output: flags.output, format, key: flags.key ?? null, cast });
+      reporter.json({ input: source.name, inputFormat: checkpoint.format, output: flags.output, format, key: flags.key ?? null, cast, dropped: plain.dropped });
     } finally {
       source.close();
     }
@@ -114,7 +116,7 @@ export default class Convert extends ModsurgCommand {
     const output = flags.output;
     if (flags.dtype !== undefined) throw new ModsurgError('--dtype cannot change an ONNX model (its graph would need casts too); convert its initializers to a checkpoint instead', output);
     const layout = layoutRequest(flags);
-    if (flags.check) await refuseUnloadable(model, name);
+    if (flags.check) await refuseUnloadable(model, name, reporter);
     let written: OnnxWriteSummary;
     try {
       written = await writeOnnxWithProgress(model, model, layout, 'copy', external);
@@ -141,12 +143,21 @@ export default class Convert extends ModsurgCommand {
   }
 }
 
-/** A model onnxruntime cannot load (a dangling input, an unknown operator or attribute) is not copied on as if it were fine. */
-async function refuseUnloadable(model: OnnxModel, name: string): Promise<void> {
+/**
+ * A model onnxruntime cannot load (a dangling input, an unknown operator or attribute) is not copied on
+ * as if it were fine. One newer than this onnxruntime knows (its IR version or opset) cannot be judged
+ * here: it is copied, with a warning saying it was not checked.
+ */
+async function refuseUnloadable(model: OnnxModel, name: string, reporter: Reporter): Promise<void> {
   try {
     await onnxruntimeOutputTypes(model);
   } catch (error) {
     if (!(error instanceof ModelLoadError)) throw withFile(error, name);
+    const newer = /Unsupported model IR version: (\d+)|opset (\d+) is under development|ONNX Runtime only \*guarantees\* support for models stamped with official released onnx opset versions|is till opset \d+/.exec(error.message);
+    if (newer) {
+      reporter.warn(`${name}: this onnxruntime cannot load ${newer[1] !== undefined ? `IR version ${newer[1]}` : 'its opset'} models, so the copy was not checked by loading it`);
+      return;
+    }
     throw new ModsurgError(`${error.message}, so nothing was written (--no-check writes it anyway)`, name);
   }
 }

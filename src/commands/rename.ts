@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError } from '../errors.js';
-import { formatFlag, inputArg, keyFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
+import { dropUnsafeFlag, formatFlag, inputArg, keyFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 import { parseRule, parseRuleFile, renameByRules } from '../checkpoint/rename.js';
 import { readTextInput } from '../io/files.js';
@@ -25,6 +25,7 @@ export default class Rename extends ModsurgCommand {
     'dry-run': Flags.boolean({ description: 'print old → new and write nothing' }),
     key: keyFlag,
     format: formatFlag,
+    'drop-unsafe': dropUnsafeFlag,
   };
 
   async run(): Promise<void> {

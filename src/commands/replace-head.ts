@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, withFile } from '../errors.js';
 import { editCheckpointStateDicts, writeCheckpointOutput } from '../cli/checkpoint-output.js';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
+import { dropUnsafeFlag, formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { checkpointFormat, outputFormat, readCheckpoint } from '../checkpoint/files.js';
 import { optimizerStatePaths, replaceHeadInStateDict } from '../head/checkpoint-head.js';
 import { initSource, weightsSource, type ParameterSource } from '../head/source.js';
@@ -46,6 +46,7 @@ export default class ReplaceHead extends ModsurgCommand {
     seed: Flags.integer({ description: 'seed for the default initialisation (default: random, and reported)' }),
     key: keyFlag,
     format: formatFlag,
+    'drop-unsafe': dropUnsafeFlag,
     ...onnxOutputFlags,
   };
 
@@ -85,17 +86,17 @@ export default class ReplaceHead extends ModsurgCommand {
         }
         return;
       }
-      const { checkpoint, root, results: replacements } = editCheckpointStateDicts(source, flags.key, reporter, (dict) => {
+      const { checkpoint, root, results: replacements } = editCheckpointStateDicts(source, { key: flags.key, dropUnsafe: flags['drop-unsafe'] }, reporter, (dict) => {
         const result = replaceHeadInStateDict(dict, flags.at, spec, parameterSource);
         return { dict: result.dict, result };
       });
-      for (const { path, result } of replacements) reporter.info(describeReplacement(path, result).join('\n'));
-      reporter.info(describeSource(parameterSource));
       for (const path of optimizerStatePaths(root)) {
         reporter.warn(`${path || 'the file'}: the optimizer state still describes the old head's parameters; start a new optimizer for the new head`);
       }
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
       await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
+      for (const { path, result } of replacements) reporter.info(describeReplacement(path, result).join('\n'));
+      reporter.info(describeSource(parameterSource));
       reporter.json({
         input: source.name,
         output: flags.output,

@@ -1,6 +1,6 @@
 import { ModsurgCommand } from '../cli/base-command.js';
 import * as Flags from '@oclif/core/flags';
-import { formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
+import { dropUnsafeFlag, formatFlag, inputArg, keyFlag, outputFlag, fsyncFlag, maxShardSizeFlag } from '../cli/flags.js';
 import { stripPrefix } from '../checkpoint/rename.js';
 import { runKeyEdit } from '../cli/key-edit.js';
 
@@ -22,6 +22,7 @@ export default class StripPrefix extends ModsurgCommand {
     prefix: Flags.string({ description: 'the prefix to remove', default: 'module.' }),
     key: keyFlag,
     format: formatFlag,
+    'drop-unsafe': dropUnsafeFlag,
   };
 
   async run(): Promise<void> {

@@ -8,6 +8,7 @@ import { initializerBytes, initializerWithRawData, readTensorFields } from '../g
 import { encodeOnnxModel, type OnnxModel } from '../graph/model.js';
 import { materialize, pieceLength } from '../io/pieces.js';
 import { addOutputs } from '../graph/surgery/add-output.js';
+import { firstLine } from './providers.js';
 import { loadOrt } from './session.js';
 
 /** onnxruntime refused a model. */
@@ -34,7 +35,7 @@ export async function onnxruntimeOutputTypes(model: OnnxModel): Promise<Map<stri
     const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'basic', logSeverityLevel: 4 };
     session = await ort.InferenceSession.create(materialize(encodeOnnxModel(shadow)), options);
   } catch (error) {
-    throw new ModelLoadError(`onnxruntime cannot load the model: ${(error as Error).message.split('\n')[0]}`);
+    throw new ModelLoadError(`onnxruntime cannot load the model: ${firstLine((error as Error).message)}`);
   }
   const types = new Map<string, ValueType>();
   const containers: string[] = [];

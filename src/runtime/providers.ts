@@ -167,9 +167,13 @@ export function explainProviderFailure(diagnosis: ProviderDiagnosis, runtimeMess
   return `${name} provider failed: ${firstLine(runtimeMessage) || 'no reason given'}`;
 }
 
+/**
+ * The first line of an onnxruntime message, without the C++ source place and signature it puts before
+ * what it means (`/onnxruntime_src/…/model.cc:202 onnxruntime::Model::Model(…) Unsupported model IR version`).
+ */
 export function firstLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
-  return line.trim();
+  return line.replace(/\/onnxruntime_src\/\S+:\d+ [^\s(]+\((?:[^()]|\([^()]*\))*\)\s*/g, '').trim();
 }
 
 function relativeIfInside(path: string): string {

@@ -29,6 +29,8 @@ extras = {
     # 60 lists, each holding the previous one twice: 2**60 paths through a memo of 61 values
     "dag": b"]r" + struct.pack("<I", 1000) + b"0" + b"".join(b"(j" + struct.pack("<I", 999 + i) + b"j" + struct.pack("<I", 999 + i) + b"lr" + struct.pack("<I", 1000 + i) + b"0" for i in range(1, 61)) + b"j" + struct.pack("<I", 1060),
     "listkey": b"}](K\\x01K\\x02lK\\x03s",
+    # posix.system("touch PATH.ran"): what --drop-unsafe must leave out, and no command may run
+    "evil": b"cposix\\nsystem\\n(X" + struct.pack("<I", len(path) + 10) + b"touch " + path.encode() + b".ran" + b"tR",
 }
 pkl = b"\\x80\\x02}(X\\x01\\x00\\x00\\x00w" + tensor + (b"" if extra == "omit" else b"X\\x05\\x00\\x00\\x00extra" + extras[extra]) + b"u."
 with zipfile.ZipFile(path, "w") as z:
@@ -39,7 +41,7 @@ with zipfile.ZipFile(path, "w") as z:
     z.writestr("archive/version", b"3\\n")
 `;
 
-function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'omit' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref' | 'dag' | 'listkey'): string {
+function make(name: string, offset: number, size: number, stride: number, extra: 'none' | 'omit' | 'appends' | 'list' | 'tuple' | 'dict' | 'selfref' | 'dag' | 'listkey' | 'evil'): string {
   const path = join(dir, name);
   const made = python(MAKE, [path, String(offset), String(size), String(stride), extra]);
   expect(made.status, made.stderr).toBe(0);
@@ -132,6 +134,24 @@ print(d)`,
       [out],
     );
     expect(shared.stdout.trim(), shared.stderr).toBe('60');
+  });
+
+  it('a call of posix.system beside the weights: every writer refuses to copy it; --drop-unsafe leaves it out, says so, and keeps the weights', () => {
+    const evil = make('evil.pth', 0, 4, 1, 'evil');
+    const out = join(dir, 'evil_out.pth');
+    const refused = modsurg(['convert', evil, '-o', out]);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/evil\.pth: cannot write posix\.system at extra: torch\.load\(weights_only=True\) refuses it \(--drop-unsafe leaves it out; --key writes only a state dict\)\n$/);
+    expect(existsSync(out)).toBe(false);
+    for (const [command, output] of [['strip-prefix', out], ['convert', join(dir, 'evil_out.safetensors')]] as const) {
+      const dropped = modsurg([command, evil, '-o', output, '--drop-unsafe', '--json']);
+      expect(dropped.status, dropped.stderr).toBe(0);
+      expect(dropped.stderr).toMatch(/^warning: \S+evil\.pth: left out 1 value torch\.load\(weights_only=True\) would refuse: posix\.system at extra\n/);
+      expect(JSON.parse(dropped.stdout).dropped).toEqual([{ path: 'extra', global: 'posix.system' }]);
+    }
+    const loaded = python('import sys, torch\nsd = torch.load(sys.argv[1], weights_only=True)\nprint(sorted(sd), sd["w"].tolist())', [out]);
+    expect(loaded.stdout.trim(), loaded.stderr).toBe("['w'] [1.0, 2.0, 3.0, 4.0]");
+    expect(existsSync(`${evil}.ran`)).toBe(false);
   });
 
   it('a list as a dict key, which Python cannot hash, is refused as torch refuses it', () => {

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync
 import { basename, join } from 'node:path';
 import { expect } from 'vitest';
 import { python } from '../helpers/oracle.js';
-import { runInProcess } from './in-process.js';
+import { runInProcess } from '../helpers/in-process.js';
 import type { Mutant } from './mutate.js';
 
 /**

@@ -1,6 +1,6 @@
 import { ModsurgError } from '../../errors.js';
 import { dtypeInfo } from '../dtype.js';
-import { isSafeGlobal } from '../safe-globals.js';
+import { isWritableGlobal } from '../safe-globals.js';
 import type { Storage, Tensor } from '../tensor.js';
 import { keyText, qualifiedName, type PyDict, type PyValue } from './value.js';
 
@@ -49,8 +49,8 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
     remember(`str:${text}`);
   };
   const global = (module: string, name: string): void => {
-    if (!isSafeGlobal(`${module}.${name}`) && !isSafeGlobal(`${module.replace('__builtin__', 'builtins')}.${name}`)) {
-      throw new ModsurgError(`cannot write ${module}.${name}: torch.load(weights_only=True) refuses it`);
+    if (!isWritableGlobal(module, name)) {
+      throw new ModsurgError(`cannot write ${module}.${name}: torch.load(weights_only=True) refuses it (--drop-unsafe leaves it out)`);
     }
     if (recall(`global:${module}\n${name}`)) return;
     out.bytes([0x63]);
@@ -195,10 +195,10 @@ export function pickle(value: PyValue, options: PickleOptions): Uint8Array {
       case 'storage':
         throw new ModsurgError(`cannot write the bare storage at ${path}; only tensors are supported`);
       case 'object': {
-        if (value.callable.kind !== 'global' || !isSafeGlobal(qualifiedName(value.callable))) {
+        if (value.callable.kind !== 'global' || !isWritableGlobal(value.callable.module, value.callable.name)) {
           const name = value.callable.kind === 'global' ? qualifiedName(value.callable) : 'an object';
           throw new ModsurgError(
-            `cannot write ${name} at ${path || 'the top level'}: torch.load(weights_only=True) refuses it (use --key to write only a state dict)`,
+            `cannot write ${name} at ${path || 'the top level'}: torch.load(weights_only=True) refuses it (--drop-unsafe leaves it out; --key writes only a state dict)`,
           );
         }
         if (recall(value)) return;

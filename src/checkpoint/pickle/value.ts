@@ -117,17 +117,20 @@ export function keyText(key: PyValue): string {
   }
 }
 
+/** What `replace` returns to take a value out of its container altogether (a dict entry, a list item). */
+export const DROP: unique symbol = Symbol('drop');
+
 /**
  * Rebuilds a value tree with `replace` applied, without recursion (a 100,000-deep list, which torch
  * loads, is deeper than the call stack) and once per value: shared values stay shared, and a list that
- * holds itself maps to a new list that holds itself. `replace` returns a value's replacement, or
- * undefined to keep it — descending into dicts, lists and tuples, whose copies keep their dict keys,
- * order, flags and attributes.
+ * holds itself maps to a new list that holds itself. `replace` returns a value's replacement, DROP to
+ * remove it from its container (the root becomes None), or undefined to keep it — descending into
+ * dicts, lists and tuples, whose copies keep their dict keys, order, flags and attributes.
  */
-export function mapValues(root: PyValue, replace: (value: PyValue) => PyValue | undefined): PyValue {
-  const done = new Map<PyValue, PyValue>();
+export function mapValues(root: PyValue, replace: (value: PyValue) => PyValue | typeof DROP | undefined): PyValue {
+  const done = new Map<PyValue, PyValue | typeof DROP>();
   const pending: { source: PyDict | PyList | PyTuple; target: PyDict | PyList | PyTuple; next: number }[] = [];
-  const open = (value: PyValue): PyValue => {
+  const open = (value: PyValue): PyValue | typeof DROP => {
     const seen = done.get(value);
     if (seen !== undefined) return seen;
     const replaced = replace(value);
@@ -156,16 +159,18 @@ export function mapValues(root: PyValue, replace: (value: PyValue) => PyValue | 
     if (source.kind === 'dict') {
       if (top.next < source.entries.length) {
         const [key, item] = source.entries[top.next++]!;
-        (target as PyDict).entries.push([key, open(item)]);
+        const mapped = open(item);
+        if (mapped !== DROP) (target as PyDict).entries.push([key, mapped]);
         continue;
       }
     } else if (top.next < source.items.length) {
-      (target as PyList | PyTuple).items.push(open(source.items[top.next++]!));
+      const mapped = open(source.items[top.next++]!);
+      if (mapped !== DROP) (target as PyList | PyTuple).items.push(mapped);
       continue;
     }
     pending.pop();
   }
-  return result;
+  return result === DROP ? None : result;
 }
 
 /** Where a walk met a value: its parent's place and its key there (a dict key's text, a list index). */

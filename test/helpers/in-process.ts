@@ -1,5 +1,5 @@
 import { Config, ModuleLoader } from '@oclif/core';
-import { ROOT } from '../helpers/cli.js';
+import { ROOT } from './cli.js';
 
 /**
  * The built CLI's own entry point (`runCli`, what bin/run.js calls) run in this process with its stdout
