@@ -10,6 +10,7 @@ import { parseProviderChoice } from '../../src/runtime/providers.js';
 import { loadReferences, type Reference } from '../../src/runtime/references.js';
 import { compareOutputs, referenceTensors, runModel } from '../../src/runtime/run-model.js';
 import { modsurg, scratchDir } from '../helpers/cli.js';
+import { runInProcess } from '../helpers/in-process.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
 
 /**
@@ -82,7 +83,7 @@ describe.skipIf(!ORACLE_PYTHON)(`the ONNX backend test suite${ORACLE_SKIP}`, () 
     expect(failures).toEqual([]);
   }, 300_000);
 
-  it('through the CLI: float8 and string cases and a sample of the rest', () => {
+  it('through the CLI (its entry point, in process): float8 and string cases and a sample of the rest', async () => {
     const all = passing();
     const sample = [
       ...all.filter(({ c }) => c.float8).filter((_, i) => i % 8 === 0),
@@ -92,7 +93,7 @@ describe.skipIf(!ORACLE_PYTHON)(`the ONNX backend test suite${ORACLE_SKIP}`, () 
     expect(sample.length).toBeGreaterThan(18);
     const failures: string[] = [];
     for (const { c, d } of sample) {
-      const result = modsurg(['run', join(c.dir, 'model.onnx'), '--ep', 'cpu', '--strict', '-i', d.inputs!, '--compare', d.expected!, '--atol', '1e-7', '--rtol', '1e-3', '-q']);
+      const result = await runInProcess(['run', join(c.dir, 'model.onnx'), '--ep', 'cpu', '--strict', '-i', d.inputs!, '--compare', d.expected!, '--atol', '1e-7', '--rtol', '1e-3', '-q']);
       if (result.status !== 0) failures.push(`${c.name}: exit ${result.status} ${result.stderr.trim()}`);
     }
     expect(failures).toEqual([]);

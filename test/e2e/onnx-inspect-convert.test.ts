@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, modsurg, scratchDir, succeeds } from '../helpers/cli.js';
+import { runInProcess } from '../helpers/in-process.js';
 import { FORWARD_ATOL, ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
 
 /** `inspect` and `convert` on ONNX models, end to end; the written models are judged by onnx and onnxruntime. */
@@ -10,8 +11,9 @@ const out = (...parts: string[]): string => join(dir, ...parts);
 
 const run = succeeds;
 
-function fails(args: string[], message: RegExp): void {
-  const result = modsurg(args);
+/** In process (the CLI's own entry point, as bin/run.js calls it): many refusals need no Node start-up each. */
+async function fails(args: string[], message: RegExp): Promise<void> {
+  const result = await runInProcess(args);
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(message);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
@@ -175,7 +177,7 @@ print(json.dumps(diffs))`,
     expect(diffs).toEqual([]);
   });
 
-  it('an initializer torch cannot hold is refused by name', () => {
+  it('an initializer torch cannot hold is refused by name', async () => {
     const model = out('int4.onnx');
     py(
       `import sys, onnx
@@ -187,7 +189,7 @@ onnx.save(helper.make_model(g), sys.argv[1])
 print("{}")`,
       [model],
     );
-    fails(['convert', model, '-o', out('int4.safetensors')], /^error: .*int4\.onnx: initializer 'w4': element type int4 has no PyTorch dtype/);
+    await fails(['convert', model, '-o', out('int4.safetensors')], /^error: .*int4\.onnx: initializer 'w4': element type int4 has no PyTorch dtype/);
   });
 });
 
@@ -294,9 +296,9 @@ describe('convert ONNX: what it refuses', () => {
   mkdirSync(out('refuse'));
   run(['convert', fixture('resnet.onnx'), '--external-data', '-o', ext]);
 
-  it('stdout carries external data inline (a stream has no folder beside it); --external-data to stdout is refused', () => {
+  it('stdout carries external data inline (a stream has no folder beside it); --external-data to stdout is refused', async () => {
     expect(run(['convert', ext, '-o', '-']).stdoutBytes.equals(readFileSync(fixture('resnet.onnx')))).toBe(true);
-    fails(['convert', fixture('resnet.onnx'), '--external-data', '-o', '-'], /^error: -: stdout cannot carry external data; write to a file, or use --inline/);
+    await fails(['convert', fixture('resnet.onnx'), '--external-data', '-o', '-'], /^error: -: stdout cannot carry external data; write to a file, or use --inline/);
     expect(run(['convert', ext, '--inline', '-o', '-']).stdoutBytes.equals(readFileSync(fixture('resnet.onnx')))).toBe(true);
     expect(run(['convert', fixture('resnet.onnx'), '-o', '-']).stdoutBytes.equals(readFileSync(fixture('resnet.onnx')))).toBe(true);
   });
@@ -307,18 +309,18 @@ describe('convert ONNX: what it refuses', () => {
     expect(result.stderr).toMatch(/cannot be found for a model read from stdin/);
   });
 
-  it('flags that do not apply', () => {
-    fails(['convert', fixture('resnet_sd.pth'), '-o', out('x.onnx')], /cannot write a checkpoint as ONNX/);
-    fails(['convert', fixture('resnet_sd.pth'), '--external-data', '-o', out('x.pth')], /--external-data applies to ONNX models only/);
-    fails(['convert', fixture('resnet.onnx'), '--inline', '-o', out('x.safetensors')], /--inline applies to ONNX output only/);
-    fails(['convert', fixture('resnet.onnx'), '--dtype', 'float16', '-o', out('x.onnx')], /--dtype cannot change an ONNX model/);
-    fails(['convert', fixture('resnet.onnx'), '--key', 'x', '-o', out('x.safetensors')], /--key applies to checkpoints/);
-    fails(['convert', fixture('resnet.onnx'), '--size-threshold', '0', '-o', out('x.onnx')], /^error: --size-threshold needs --external-data/);
-    fails(['convert', fixture('resnet.onnx'), '--inline', '--external-data', '-o', out('x.onnx')], /^error: --inline and --external-data contradict each other/);
-    fails(['convert', fixture('resnet.onnx'), '--inline', '--data-file', 'w.data', '-o', out('x.onnx')], /^error: --data-file needs --external-data/);
-    fails(['convert', fixture('resnet.onnx'), '--data-file', 'w.data', '-o', out('x.onnx')], /--data-file needs --external-data/);
-    fails(['convert', fixture('resnet.onnx'), '--external-data', '--data-file', '../w.data', '-o', out('x.onnx')], /escapes the model's folder/);
-    fails(['convert', fixture('resnet.onnx'), '--external-data', '--data-file', '/tmp/w.data', '-o', out('x.onnx')], /is absolute/);
+  it('flags that do not apply', async () => {
+    await fails(['convert', fixture('resnet_sd.pth'), '-o', out('x.onnx')], /cannot write a checkpoint as ONNX/);
+    await fails(['convert', fixture('resnet_sd.pth'), '--external-data', '-o', out('x.pth')], /--external-data applies to ONNX models only/);
+    await fails(['convert', fixture('resnet.onnx'), '--inline', '-o', out('x.safetensors')], /--inline applies to ONNX output only/);
+    await fails(['convert', fixture('resnet.onnx'), '--dtype', 'float16', '-o', out('x.onnx')], /--dtype cannot change an ONNX model/);
+    await fails(['convert', fixture('resnet.onnx'), '--key', 'x', '-o', out('x.safetensors')], /--key applies to checkpoints/);
+    await fails(['convert', fixture('resnet.onnx'), '--size-threshold', '0', '-o', out('x.onnx')], /^error: --size-threshold needs --external-data/);
+    await fails(['convert', fixture('resnet.onnx'), '--inline', '--external-data', '-o', out('x.onnx')], /^error: --inline and --external-data contradict each other/);
+    await fails(['convert', fixture('resnet.onnx'), '--inline', '--data-file', 'w.data', '-o', out('x.onnx')], /^error: --data-file needs --external-data/);
+    await fails(['convert', fixture('resnet.onnx'), '--data-file', 'w.data', '-o', out('x.onnx')], /--data-file needs --external-data/);
+    await fails(['convert', fixture('resnet.onnx'), '--external-data', '--data-file', '../w.data', '-o', out('x.onnx')], /escapes the model's folder/);
+    await fails(['convert', fixture('resnet.onnx'), '--external-data', '--data-file', '/tmp/w.data', '-o', out('x.onnx')], /is absolute/);
   });
 
   it('a failed write leaves neither the model nor its data file, nor temporaries', () => {

@@ -6,14 +6,16 @@ import { readCheckpoint } from '../../src/checkpoint/files.js';
 import { metadataOf, stateDictTensors } from '../../src/checkpoint/state-dict.js';
 import { keyText, type PyDict } from '../../src/checkpoint/pickle/value.js';
 import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
+import { runInProcess } from '../helpers/in-process.js';
 
 /** replace-head as a user runs it: reports, errors, exit codes (no Python needed). */
 const dir = scratchDir();
 const out = (name: string): string => join(dir, name);
 const SPEC = 'fc1=Linear(8,6),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(6,3),output=Softmax(dim=1)';
 
-function fails(args: string[], line: string | RegExp, output = out('never.pth')): void {
-  const result = modsurg(['replace-head', ...args, '-o', output]);
+/** In process (the CLI's own entry point, as bin/run.js calls it): a dozen refusals need no dozen Node start-ups. */
+async function fails(args: string[], line: string | RegExp, output = out('never.pth')): Promise<void> {
+  const result = await runInProcess(['replace-head', ...args, '-o', output]);
   expect(result.status).toBe(2);
   const lines = result.stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
@@ -112,23 +114,23 @@ describe('modsurg replace-head', () => {
     expect(train.stderr).toBe("warning: optimizer_state_dict: the optimizer state still describes the old head's parameters; start a new optimizer for the new head\n");
   });
 
-  it('gives one error line and writes nothing when something is wrong', () => {
-    fails([fixture('resnet_sd.pth'), '--head', 'fc1=Linear(2048,12'], "error: --head: expected ')' at character 19: fc1=Linear(2048,12 ⟨here⟩");
-    fails([fixture('resnet_sd.pth'), '--head', 'fc1=Linear(2048,128)'], `error: ${fixture('resnet_sd.pth')}: fc1: Linear expects 2048 input features, the model gives 8 (fc.weight is [10, 8])`);
-    fails([fixture('resnet_sd.pth'), '--head', 'Conv2d(3)'], /^error: --head: unknown layer 'Conv2d' \(known: Linear, .*\) at character 1: ⟨here⟩ Conv2d\(3\)$/);
-    fails([fixture('resnet_sd.pth')], 'error: say what the new head is with one of --head SPEC and --classes N');
-    fails([fixture('resnet_sd.pth'), '--head', 'ReLU', '--classes', '2'], 'error: say what the new head is with one of --head SPEC and --classes N');
-    fails([fixture('resnet_sd.pth'), '--classes', '0'], 'error: --classes must be a positive integer, not 0');
-    fails([fixture('resnet_sd.pth'), '--classes', '2', '--seed', '-3'], 'error: --seed must be a non-negative integer, not -3');
-    fails([fixture('resnet_sd.pth'), '--classes', '5', '--seed', '1', '--weights', fixture('classes5_weights.safetensors')], 'error: --seed is for the default initialisation; with --weights the values come from the file');
-    fails([fixture('resnet_sd.pth'), '--classes', '2', '--at', 'head'], `error: ${fixture('resnet_sd.pth')}: --at head: no keys under 'head.' (Linear-looking modules here: fc)`);
-    fails([fixture('resnet_dp.pth'), '--classes', '2', '--at', 'fc'], `error: ${fixture('resnet_dp.pth')}: --at fc: no keys under 'fc.' (did you mean --at module.fc?)`);
-    fails(
+  it('gives one error line and writes nothing when something is wrong', async () => {
+    await fails([fixture('resnet_sd.pth'), '--head', 'fc1=Linear(2048,12'], "error: --head: expected ')' at character 19: fc1=Linear(2048,12 ⟨here⟩");
+    await fails([fixture('resnet_sd.pth'), '--head', 'fc1=Linear(2048,128)'], `error: ${fixture('resnet_sd.pth')}: fc1: Linear expects 2048 input features, the model gives 8 (fc.weight is [10, 8])`);
+    await fails([fixture('resnet_sd.pth'), '--head', 'Conv2d(3)'], /^error: --head: unknown layer 'Conv2d' \(known: Linear, .*\) at character 1: ⟨here⟩ Conv2d\(3\)$/);
+    await fails([fixture('resnet_sd.pth')], 'error: say what the new head is with one of --head SPEC and --classes N');
+    await fails([fixture('resnet_sd.pth'), '--head', 'ReLU', '--classes', '2'], 'error: say what the new head is with one of --head SPEC and --classes N');
+    await fails([fixture('resnet_sd.pth'), '--classes', '0'], 'error: --classes must be a positive integer, not 0');
+    await fails([fixture('resnet_sd.pth'), '--classes', '2', '--seed', '-3'], 'error: --seed must be a non-negative integer, not -3');
+    await fails([fixture('resnet_sd.pth'), '--classes', '5', '--seed', '1', '--weights', fixture('classes5_weights.safetensors')], 'error: --seed is for the default initialisation; with --weights the values come from the file');
+    await fails([fixture('resnet_sd.pth'), '--classes', '2', '--at', 'head'], `error: ${fixture('resnet_sd.pth')}: --at head: no keys under 'head.' (Linear-looking modules here: fc)`);
+    await fails([fixture('resnet_dp.pth'), '--classes', '2', '--at', 'fc'], `error: ${fixture('resnet_dp.pth')}: --at fc: no keys under 'fc.' (did you mean --at module.fc?)`);
+    await fails(
       [fixture('resnet_sd.pth'), '--head', SPEC, '--weights', fixture('classes5_weights.safetensors')],
       `error: ${fixture('classes5_weights.safetensors')}: does not fit the head: missing fc1.weight, fc1.bias, fc2.weight, fc2.bias; not in the head: bias, weight (the head has fc1.weight, fc1.bias, fc2.weight, fc2.bias)`,
     );
-    fails([fixture('resnet_sd.pth'), '--classes', '4', '--weights', fixture('classes5_weights.safetensors')], `error: ${fixture('classes5_weights.safetensors')}: weight is [5, 8], the head needs [4, 8]`);
-    fails([fixture('resnet.onnx'), '--classes', '3', '--at', 'head'], `error: ${fixture('resnet.onnx')}: no nodes of module 'head' in the graph (top-level modules: conv1, relu, layer1, layer2, avgpool, fc)`);
-    fails([fixture('resnet_sd.pth'), '--classes', '3'], `error: ${out('x.onnx')}: cannot write a checkpoint as ONNX; export the model with torch.onnx.export`, out('x.onnx'));
+    await fails([fixture('resnet_sd.pth'), '--classes', '4', '--weights', fixture('classes5_weights.safetensors')], `error: ${fixture('classes5_weights.safetensors')}: weight is [5, 8], the head needs [4, 8]`);
+    await fails([fixture('resnet.onnx'), '--classes', '3', '--at', 'head'], `error: ${fixture('resnet.onnx')}: no nodes of module 'head' in the graph (top-level modules: conv1, relu, layer1, layer2, avgpool, fc)`);
+    await fails([fixture('resnet_sd.pth'), '--classes', '3'], `error: ${out('x.onnx')}: cannot write a checkpoint as ONNX; export the model with torch.onnx.export`, out('x.onnx'));
   });
 });
