@@ -22,7 +22,7 @@ export default class Scan extends ModsurgCommand {
     const reports = (argv as string[]).map((file) => ({ file, ...scanFile(file) }));
     for (const report of reports) {
       // an unreadable file is an error, on stderr as every command's are; the others are the report
-      if (report.verdict === 'unreadable') process.stderr.write(`${reporter.errColour.red('error:')} ${escapeName(report.file)}: ${report.error}\n`);
+      if (report.verdict === 'unreadable') process.stderr.write(`${reporter.errColour.red('error:')} ${escapeName(`${report.file}: ${report.error}`)}\n`);
       else reporter.info(describe(report, reporter.colour));
     }
     reporter.json({ files: reports });
@@ -53,7 +53,7 @@ function describe(report: ScanReport & { file: string }, colour: ChalkInstance):
     report.verdict === 'dangerous'
       ? [`${file}: ${colour.bold(colour.red('DANGER'))} (${report.kind}, ${pickles}): loading it runs code`, ...report.findings.map((f) => `  ${f.global}  (${f.op} at byte ${f.offset} of ${f.where})`)]
       : [`${file}: ${colour.green('clean')} (${report.kind}${report.pickles.length > 0 ? `, ${pickles}` : ''})`];
-  if (report.verdict === 'dangerous' && report.error) lines.push(`  and then unreadable: ${report.error}`);
+  if (report.verdict === 'dangerous' && report.error) lines.push(`  and then unreadable: ${escapeName(report.error)}`);
   for (const note of report.suspicious) lines.push(`  suspicious: ${note}`);
   return lines.join('\n');
 }

@@ -505,7 +505,7 @@ function parseBig(text: string, fail: (m: string) => never): bigint {
   try {
     return BigInt(text.trim());
   } catch {
-    return fail(`bad integer ${JSON.stringify(text)}`);
+    return fail(`bad integer ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`);
   }
 }
 
