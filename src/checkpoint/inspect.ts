@@ -1,6 +1,7 @@
 import type { Checkpoint } from './checkpoint.js';
 import { dtypeInfo } from './dtype.js';
 import { buildModuleTree, detectPrefixes, type ModuleNode } from './module-tree.js';
+import { moduleRepr, namedModules } from './module-repr.js';
 import { keyText, qualifiedName, walkValues, type PyValue } from './pickle/value.js';
 import { isDangerousGlobal, isSafeGlobal } from './safe-globals.js';
 import { findStateDicts, isModuleObject, isStateDict, moduleClasses, moduleClassName, stateDictTensors, toPlainData } from './state-dict.js';
@@ -32,6 +33,10 @@ export interface CheckpointSummary {
   /** The file's top level, when it is more than a bare state dict: key → short description. */
   readonly structure: { key: string; description: string }[];
   readonly modelClass?: string;
+  /** `print(model)` of a whole-model pickle, exactly as torch prints it. */
+  readonly modelRepr?: string;
+  /** `named_modules()` paths: a whole model's, else the modules the state dicts' keys imply (roots left out). */
+  readonly moduleNames: string[];
   readonly stateDicts: StateDictSummary[];
   readonly totals: { tensors: number; params: number; bytes: number; storageBytes: number; dtypes: Record<string, number> };
   readonly globals: GlobalReference[];
@@ -69,7 +74,8 @@ export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
     details: checkpoint.details,
     ...(checkpoint.metadata ? { metadata: checkpoint.metadata } : {}),
     structure: isStateDict(plain) ? [] : describeTopLevel(plain),
-    ...(wholeModel ? { modelClass: moduleClassName(wholeModel) } : {}),
+    ...(wholeModel ? { modelClass: moduleClassName(wholeModel), modelRepr: moduleRepr(wholeModel) } : {}),
+    moduleNames: wholeModel ? namedModules(wholeModel).slice(1) : stateDicts.flatMap((sd) => treePaths(sd.tree)),
     stateDicts,
     totals: {
       tensors: stateDicts.reduce((n, s) => n + s.totals.tensors, 0),
@@ -80,6 +86,18 @@ export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
     },
     globals: checkpoint.globals.map((name) => ({ name, safe: isSafeGlobal(name), dangerous: isDangerousGlobal(name) })),
   };
+}
+
+/** The paths of a tree's modules below its root, depth first. */
+function treePaths(root: ModuleNode): string[] {
+  const paths: string[] = [];
+  const stack = [...root.children].reverse();
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    paths.push(node.path);
+    for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!);
+  }
+  return paths;
 }
 
 function describeTopLevel(root: PyValue): { key: string; description: string }[] {

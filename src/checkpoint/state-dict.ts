@@ -22,7 +22,8 @@ export function stateDictTensors(dict: PyDict): [string, Tensor][] {
   return dict.entries.flatMap(([k, v]) => (k.kind === 'str' && v.kind === 'tensor' ? [[k.value, v.tensor] as [string, Tensor]] : []));
 }
 
-function objectState(value: PyObject): PyDict | undefined {
+/** The attribute dict of an object (its BUILD state, or the first item of a (dict, slots) state). */
+export function objectState(value: PyObject): PyDict | undefined {
   const state = value.state?.kind === 'tuple' ? value.state.items[0] : value.state;
   return state?.kind === 'dict' ? state : undefined;
 }

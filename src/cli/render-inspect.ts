@@ -47,7 +47,7 @@ export function renderTree(root: ModuleNode, c: ChalkInstance, depth = Infinity)
   return lines;
 }
 
-function renderStateDict(sd: StateDictSummary, c: ChalkInstance, depth: number): string[] {
+function renderStateDict(sd: StateDictSummary, c: ChalkInstance, depth: number, modelRepr: string | undefined): string[] {
   const dtypes = Object.entries(sd.totals.dtypes).map(([d, n]) => `${d} ${n}`).join(', ');
   const lines = [
     `${c.bold(sd.path === '' ? 'state dict' : `state dict '${sd.path}'`)}${sd.recovered ? ' (recovered from the whole model)' : ''}: ` +
@@ -56,7 +56,11 @@ function renderStateDict(sd: StateDictSummary, c: ChalkInstance, depth: number):
   if (sd.prefixes.length > 0) {
     lines.push(`  every key starts with ${sd.prefixes.map((p) => `'${p}'`).join(' then ')}: remove with modsurg strip-prefix --prefix ${sd.prefixes[0]}`);
   }
-  lines.push(...renderTree(sd.tree, c, depth).map((l) => `  ${l}`));
+  if (sd.recovered && modelRepr !== undefined) {
+    lines.push(`  the model, as print(model) shows it:`, ...modelRepr.split('\n').map((l) => `  ${l}`));
+  } else {
+    lines.push(`  modules ${c.dim('(inferred from the keys and shapes; a whole-model pickle would name them)')}:`, ...renderTree(sd.tree, c, depth).map((l) => `  ${l}`));
+  }
   return lines;
 }
 
@@ -70,7 +74,7 @@ export function renderCheckpointSummary(file: string, size: number, s: Checkpoin
     lines.push('contents:');
     for (const { key, description } of s.structure) lines.push(`  ${key}: ${description}`);
   }
-  for (const sd of s.stateDicts) lines.push('', ...renderStateDict(sd, c, depth));
+  for (const sd of s.stateDicts) lines.push('', ...renderStateDict(sd, c, depth, s.modelRepr));
   if (s.stateDicts.length > 1) {
     lines.push('', `total: ${number(s.totals.tensors)} tensors, ${number(s.totals.params)} parameters, ${formatBytes(s.totals.bytes)}`);
   }

@@ -48,12 +48,13 @@ export function renderModuleTree(root: OnnxModuleNode, c: ChalkInstance, depth =
       lines.push(`${indent}${label}${c.bold(kind)}${ops === '' ? '' : `${kind === '' ? '' : '  '}${ops}`}${weights}`);
       return;
     }
-    const own = `${ops === '' ? '' : `  ${ops}`}${weights}`;
     if (level >= depth) {
       lines.push(`${indent}${label}${c.bold(kind)}(…)${c.dim(`  ${number(node.nodes)} nodes, ${number(node.params)} params`)}`);
       return;
     }
-    lines.push(`${indent}${label}${c.bold(kind)}(${own}`);
+    lines.push(`${indent}${label}${c.bold(kind)}(`);
+    // what the module computes itself, beside its children (a residual Add, a flattening Reshape): a line of its own
+    if (ops !== '' || weights !== '') lines.push(`${indent}  ${c.dim('(own ops):')} ${ops}${weights}`);
     for (const child of node.children) draw(child, `${indent}  `, `(${child.name}): `, level + 1);
     lines.push(`${indent})`);
   };

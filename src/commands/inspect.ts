@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { inputArg } from '../cli/flags.js';
-import { ModsurgError, withFile } from '../errors.js';
+import { escapeName, ModsurgError, withFile } from '../errors.js';
 import { formatBytes, renderCheckpointSummary, unsafeGlobalWarnings } from '../cli/render-inspect.js';
 import { Progress } from '../cli/report.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
@@ -20,6 +20,8 @@ export default class Inspect extends ModsurgCommand {
   static override examples = [
     '<%= config.bin %> inspect model.pth',
     '<%= config.bin %> inspect model.pth --depth 1',
+    '<%= config.bin %> inspect whole_model.pth --repr     # exactly what print(model) prints',
+    '<%= config.bin %> inspect model.pth --names          # named_modules(), one a line',
     '<%= config.bin %> inspect checkpoint.ckpt --json | jq .totals',
     '<%= config.bin %> inspect model.onnx --depth 2',
     'cat model.safetensors | <%= config.bin %> inspect -',
@@ -27,6 +29,8 @@ export default class Inspect extends ModsurgCommand {
   static override args = { input: inputArg };
   static override flags = {
     depth: Flags.integer({ description: 'show modules down to this depth only', min: 0 }),
+    repr: Flags.boolean({ description: 'print only the model as print(model) prints it (a whole-model pickle: torch.save(model))', exclusive: ['names', 'json'] }),
+    names: Flags.boolean({ description: "print only the modules' names, one a line, as named_modules() gives them (module.layer1.0.downsample)", exclusive: ['repr', 'json'] }),
     verify: Flags.boolean({ description: "also read every tensor's bytes and check them against the file's CRC-32s (a torch zip's): takes as long as reading the file" }),
   };
 
@@ -44,6 +48,18 @@ export default class Inspect extends ModsurgCommand {
       const verified = flags.verify ? verifyCheckpoint(checkpoint, source) : undefined;
       completeInput(source);
       const summary = summarizeCheckpoint(checkpoint);
+      if (flags.repr) {
+        if (summary.modelRepr === undefined) {
+          throw new ModsurgError('holds no pickled model, only tensors: print(model) needs the modules torch.save(model) writes (inspect without --repr shows the modules its keys imply)', source.name);
+        }
+        // a name made of terminal codes is shown as text; nothing else in the text changes
+        process.stdout.write(`${summary.modelRepr.split('\n').map(escapeName).join('\n')}\n`);
+        return;
+      }
+      if (flags.names) {
+        process.stdout.write(summary.moduleNames.map((name) => `${escapeName(name)}\n`).join(''));
+        return;
+      }
       // the scan's verdict, where the file can be read again (a pipe has gone by, shards are scanned one by one)
       const scanned = source instanceof PipeSource || source instanceof ShardedSource ? undefined : scanSource(source);
       reporter.info(renderCheckpointSummary(source.name, source.size, summary, reporter.colour, flags.depth ?? Infinity));
@@ -57,6 +73,8 @@ export default class Inspect extends ModsurgCommand {
         details: summary.details,
         metadata: summary.metadata ?? null,
         modelClass: summary.modelClass ?? null,
+        repr: summary.modelRepr ?? null,
+        moduleNames: summary.moduleNames,
         structure: summary.structure,
         tensors: summary.stateDicts.flatMap((sd) => sd.tensors.map((t) => ({ ...t, name: sd.path === '' ? t.name : `${sd.path}.${t.name}`, stateDict: sd.path }))),
         totals: summary.totals,
