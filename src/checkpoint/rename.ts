@@ -132,3 +132,19 @@ export function renameByRules(dict: PyDict, rules: readonly RenameRule[]): Renam
     },
   );
 }
+
+/**
+ * What the keys do share at their start, for a prefix that matched nothing: the first segment every key
+ * has (`model.`), else the commonest first segments with their counts.
+ */
+export function sharedFirstSegments(keys: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const key of keys) {
+    const dot = key.indexOf('.');
+    if (dot > 0) counts.set(key.slice(0, dot + 1), (counts.get(key.slice(0, dot + 1)) ?? 0) + 1);
+  }
+  const ranked = [...counts].sort((a, b) => b[1] - a[1]);
+  if (ranked.length === 0) return 'the keys have no dotted prefix';
+  if (ranked[0]![1] === keys.length) return `every key starts with '${ranked[0]![0]}'`;
+  return `the keys start with ${ranked.slice(0, 3).map(([segment, n]) => `'${segment}' (${n})`).join(', ')}${ranked.length > 3 ? ', …' : ''}`;
+}

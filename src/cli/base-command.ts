@@ -2,7 +2,7 @@ import { Command } from '@oclif/core/command';
 import * as Flags from '@oclif/core/flags';
 import type * as Interfaces from '@oclif/core/interfaces';
 import { Reporter } from './report.js';
-import { setFsyncAlways, STDIO } from '../io/files.js';
+import { checkOutputTarget, setFsyncAlways, STDIO } from '../io/files.js';
 
 /** Flags every command has. */
 export const commonFlags = {
@@ -23,13 +23,18 @@ export type CommonFlags = Interfaces.InferredFlags<typeof commonFlags>;
 export abstract class ModsurgCommand extends Command {
   static override baseFlags = commonFlags;
 
-  /** Flags that set process-wide output policy (`--fsync`) take effect as soon as they are parsed. */
+  /**
+   * Flags that set process-wide output policy (`--fsync`) take effect as soon as they are parsed, and an
+   * output that cannot be written (`-o nodir/x.pth`, `-o adir`) is refused before any input is read.
+   */
   protected override async parse<F extends Parsed, B extends Parsed, A extends Parsed>(
     options?: Interfaces.Input<F, B, A>,
     argv?: string[],
   ): Promise<Interfaces.ParserOutput<F, B, A>> {
     const parsed = await super.parse(options, argv);
-    setFsyncAlways((parsed.flags as { fsync?: boolean }).fsync === true);
+    const flags = parsed.flags as { fsync?: boolean; output?: unknown };
+    setFsyncAlways(flags.fsync === true);
+    if (typeof flags.output === 'string') checkOutputTarget(flags.output);
     return parsed;
   }
 

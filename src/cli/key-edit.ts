@@ -1,5 +1,5 @@
 import { checkpointFormat, outputFormat } from '../checkpoint/files.js';
-import type { RenameResult } from '../checkpoint/rename.js';
+import { sharedFirstSegments, type RenameResult } from '../checkpoint/rename.js';
 import type { PyDict } from '../checkpoint/pickle/value.js';
 import { completeInput } from '../io/files.js';
 import { openCheckpointInput } from '../checkpoint/sharded.js';
@@ -13,8 +13,8 @@ export interface KeyEditRequest {
   verb: string;
   edit: (dict: PyDict) => RenameResult;
   reporter: Reporter;
-  /** For strip-prefix: warn when no key had it. */
-  prefix?: string;
+  /** For strip-prefix and add-prefix: the prefix, warned about when it lacks its dot or matches nothing. */
+  prefix?: { value: string; kind: 'strip' | 'add' };
 }
 
 /**
@@ -25,14 +25,24 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
   const { flags, reporter } = request;
   const source = openCheckpointInput(request.input, { streaming: true });
   try {
+    const keys: string[] = [];
     const edited = editCheckpointStateDicts(source, { key: flags.key, dropUnsafe: flags['drop-unsafe'] }, reporter, (dict) => {
+      for (const [k] of dict.entries) if (k.kind === 'str') keys.push(k.value);
       const result = request.edit(dict);
       return { dict: result.dict, result: { keys: dict.entries.length, changes: result.changes } };
     });
     const { checkpoint, root } = edited;
     const changesByPath = edited.results.map(({ path, result }) => ({ path, ...result }));
     const total = changesByPath.reduce((n, c) => n + c.changes.length, 0);
-    if (total === 0) reporter.warn(request.prefix !== undefined ? `no key starts with '${request.prefix}'; nothing changed` : 'no key changed');
+    const prefix = request.prefix;
+    if (prefix !== undefined && !prefix.value.endsWith('.') && prefix.value !== '') {
+      // `--prefix module` makes `.features.0.weight` (strip) or `modulefeatures.0.weight` (add)
+      const hits = prefix.kind === 'strip' ? keys.filter((k) => k.startsWith(`${prefix.value}.`)).length : keys.length;
+      if (hits > 0) reporter.warn(`--prefix '${prefix.value}' has no trailing dot, so keys become '${prefix.kind === 'strip' ? keys.find((k) => k.startsWith(`${prefix.value}.`))!.slice(prefix.value.length) : `${prefix.value}${keys[0]}`}'; did you mean --prefix '${prefix.value}.'?`);
+    }
+    if (total === 0) {
+      reporter.warn(prefix?.kind === 'strip' ? `no key starts with '${prefix.value}' (${sharedFirstSegments(keys)}); nothing changed` : 'no key changed');
+    }
     const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
     if (flags['dry-run']) completeInput(source);
     else await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });

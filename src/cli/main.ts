@@ -38,9 +38,16 @@ function errorLine(error: unknown): string {
   if (error instanceof ModsurgError) return error.line;
   if (error instanceof Error) {
     // oclif's parse errors span several lines ("See more help with --help"): the first that says what is
-    // wrong, after a "The following error occurred:" header where there is one, becomes the line.
-    const lines = error.message.split('\n').filter((line) => line.trim() !== '' && !/^The following errors? occurred:$/.test(line.trim()));
-    return (lines[0] ?? error.message).replace(/^\s*(Error:\s*)?/, '').trim();
+    // wrong, after a "The following error occurred:" header where there is one, becomes the line; one that
+    // ends in a colon ("Missing 1 required arg:") takes the lines listing what it means ("input  input file")
+    const lines = error.message
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !/^The following errors? occurred:$/.test(line) && !/^(See more help with|Note:|Alternatively,)/.test(line));
+    const first = (lines[0] ?? error.message).replace(/^(Error:\s*)?/, '');
+    if (!first.endsWith(':') || lines.length < 2) return first;
+    const listed = lines.slice(1).map((line) => line.replace(/^(\S+)\s{2,}(.+)$/, '$1 ($2)'));
+    return `${first} ${listed.join(', ')}`;
   }
   return String(error);
 }

@@ -25,6 +25,6 @@ export default class AddPrefix extends ModsurgCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(AddPrefix);
-    await runKeyEdit({ input: args.input, flags, verb: 'prefixed', edit: (dict) => addPrefix(dict, flags.prefix), reporter: this.reporter(flags, flags.output) });
+    await runKeyEdit({ input: args.input, flags, verb: 'prefixed', edit: (dict) => addPrefix(dict, flags.prefix), reporter: this.reporter(flags, flags.output), prefix: { value: flags.prefix, kind: 'add' } });
   }
 }

@@ -27,6 +27,6 @@ export default class StripPrefix extends ModsurgCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(StripPrefix);
-    await runKeyEdit({ input: args.input, flags, verb: 'stripped', edit: (dict) => stripPrefix(dict, flags.prefix), reporter: this.reporter(flags, flags.output), prefix: flags.prefix });
+    await runKeyEdit({ input: args.input, flags, verb: 'stripped', edit: (dict) => stripPrefix(dict, flags.prefix), reporter: this.reporter(flags, flags.output), prefix: { value: flags.prefix, kind: 'strip' } });
   }
 }

@@ -16,14 +16,19 @@ import {
 } from './external-data.js';
 import { encodeOnnxModel, PROTOBUF_LIMIT, readOnnxModel, type OnnxModel } from './model.js';
 
+/** A checkpoint (or anything else) given where a model is wanted: said plainly, before any parsing. */
+export function refuseNonOnnx(source: ByteSource): void {
+  const sniffed = sniff(source);
+  if (sniffed.kind === 'onnx') return;
+  if (sniffed.kind === 'zip' || sniffed.kind === 'torch-legacy') throw new FormatError('is a PyTorch checkpoint, not an ONNX model (torch.onnx.export makes one)');
+  if (sniffed.kind === 'safetensors') throw new FormatError('is a safetensors checkpoint, not an ONNX model (torch.onnx.export makes one)');
+  throw new FormatError(`is not an ONNX model (it looks like ${sniffed.looksLike})`);
+}
+
 /** Reads an ONNX model, with the file named in any error. */
 export function readOnnxFile(source: ByteSource): OnnxModel {
   try {
-    const sniffed = sniff(source);
-    if (sniffed.kind !== 'onnx') {
-      const what = sniffed.kind === 'unknown' ? sniffed.looksLike : sniffed.kind === 'zip' || sniffed.kind === 'torch-legacy' ? 'a PyTorch checkpoint' : sniffed.kind;
-      throw new FormatError(`not an ONNX model (looks like ${what})`);
-    }
+    refuseNonOnnx(source);
     return readOnnxModel(source, source.name === STDIO ? undefined : resolve(source.name));
   } catch (error) {
     throw withFile(error, source.name);

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { InferenceSession } from 'onnxruntime-node';
-import { ModsurgError } from '../errors.js';
+import { ModsurgError, withFile } from '../errors.js';
 import { asIoError } from '../io/files.js';
 import { FileSource } from '../io/byte-source.js';
 import { checkExternalData } from '../graph/external-data.js';
+import { refuseNonOnnx } from '../graph/files.js';
 import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import type { HostTensor } from './dtypes.js';
 import { fromOrtTensor, toOrtTensor, type OrtModule } from './ort-tensors.js';
@@ -202,6 +203,12 @@ function checkModelFile(modelPath: string): void {
   // parse is left for onnxruntime to explain)
   let model: OnnxModel | undefined;
   const source = new FileSource(modelPath, modelPath);
+  try {
+    refuseNonOnnx(source);
+  } catch (error) {
+    source.close();
+    throw withFile(error, modelPath);
+  }
   try {
     model = readOnnxModel(source, modelPath);
   } catch {
