@@ -89,7 +89,7 @@ function parseShape(text: string, dtype: string, batch: number | string): Tensor
 }
 
 /**
- * The seed tutorial's extra input, in ONNX: output = head(cat(pre(T), NAME reshaped to [batch, -1]),
+ * The PyTorch tutorial's extra input, in ONNX: output = head(cat(pre(T), NAME reshaped to [batch, -1]),
  * dim=1) — what `torch.cat((x, add_variable.unsqueeze(1)), 1)` before the classifier computes, or after the
  * whole network when T is the graph output itself (the tutorial's `Model(net)`). The head's result takes
  * the output's name; the old output becomes internal (or stays, renamed, with `keepOutput`), and the part
