@@ -167,14 +167,14 @@ export interface OutputFile {
  */
 export async function writeOutputs(files: readonly OutputFile[]): Promise<void> {
   for (const { target } of files) checkOutputTarget(target);
-  const written: { temp: string; target: string; settle: () => void }[] = [];
+  const written: { temp: string; target: string }[] = [];
   try {
     for (const file of files) {
       // what a killed earlier write of this target left behind goes first
       removeStale(staleTemporaries(dirname(file.target), file.target));
       const temp = temporaryPathFor(file.target);
-      const pending = pendingOutput(temp);
-      written.push({ temp, target: file.target, settle: () => pending.settled() });
+      pendingOutput(temp);
+      written.push({ temp, target: file.target });
       try {
         await writeTemp(temp, existsSync(file.target), file);
       } catch (error) {
@@ -189,10 +189,7 @@ export async function writeOutputs(files: readonly OutputFile[]): Promise<void> 
       }
     }
   } finally {
-    for (const { temp, settle } of written) {
-      removeQuietly(temp);
-      settle();
-    }
+    for (const { temp } of written) removeQuietly(temp);
   }
 }
 

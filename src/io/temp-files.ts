@@ -1,18 +1,26 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /**
- * Temporary files: outputs being written (removed if the process is interrupted before they are
- * complete) and spools of stdin (removed at exit). Ctrl-C never leaves either behind; a process killed
- * outright (SIGKILL, a crash) does, so each is named with the writing process's id: one whose process is
- * gone is stale, and the next write of the same target, or `modsurg clean`, removes it.
+ * Temporary files: outputs being written and spools of stdin, each named with the writing process's id
+ * (`.NAME.modsurg-PID-RANDOM.tmp` beside the target, `modsurg-spool-PID-*` in the system's temporary
+ * folder).
+ *
+ * Nothing of them may outlive the process: whatever stops it — Ctrl-C or SIGTERM in the middle of a
+ * synchronous multi-gigabyte write, SIGKILL, the OOM killer — a guardian removes them. The guardian is a
+ * `sh` started beside the process on its first temporary in a folder, ignoring the signals a terminal
+ * sends to the whole group, waiting for the end of a pipe only this process writes to; when the process
+ * is gone the pipe ends and the guardian removes what the process left under its id. So modsurg keeps
+ * the default dispositions of SIGINT and SIGTERM: it stops the moment one arrives (its shell sees 130 or
+ * 143), however busy it is, and leaves nothing. Where no guardian can run (no `sh`), stale temporaries are
+ * recognised by the dead process's id: the next write of the same target, or `modsurg clean`, removes them.
  */
-const pendingOutputs = new Set<string>();
 let spoolFolder: string | undefined;
 let spools = 0;
-let handlersInstalled = false;
+const guarded = new Set<string>();
 
 export function removeQuietly(path: string): void {
   try {
@@ -27,30 +35,40 @@ function removeSpools(): void {
   spoolFolder = undefined;
 }
 
-function installHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.once('exit', removeSpools);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      for (const path of pendingOutputs) removeQuietly(path);
-      removeSpools();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    });
+/** The guardian's script: $1 the process id, $2 the folder, $3 `output` or `spool`. */
+const GUARDIAN = `trap '' INT TERM HUP QUIT
+cat >/dev/null
+if [ "$3" = spool ]; then rm -rf -- "$2"/modsurg-spool-"$1"-*; else rm -f -- "$2"/.*.modsurg-"$1"-*.tmp; fi`;
+
+/** Starts the guardian of `folder`'s temporaries of this process, once per folder and kind. */
+function guard(folder: string, kind: 'output' | 'spool'): void {
+  const key = `${kind}:${folder}`;
+  if (guarded.has(key)) return;
+  guarded.add(key);
+  try {
+    const child = spawn('sh', ['-c', GUARDIAN, 'modsurg-guardian', String(process.pid), folder, kind], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.on('error', () => undefined);
+    // neither the guardian nor its pipe keeps this process alive: the pipe ends when the process does
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    child.stdin?.on('error', () => undefined);
+  } catch {
+    // no guardian: stale temporaries are removed by the next write or `modsurg clean`
   }
 }
 
-/** Marks an output's temporary file: removed on interruption until `settled`. */
-export function pendingOutput(path: string): { settled(): void } {
-  installHandlers();
-  pendingOutputs.add(path);
-  return { settled: () => void pendingOutputs.delete(path) };
+/** Marks an output's temporary file: its guardian removes it if the process stops before it is renamed. */
+export function pendingOutput(path: string): void {
+  guard(dirname(path), 'output');
 }
 
-/** A fresh path for a spool, in a private folder removed at exit. */
+/** A fresh path for a spool, in a private folder removed at exit (or by its guardian, however the process ends). */
 export function spoolFile(): string {
-  installHandlers();
-  spoolFolder ??= mkdtempSync(join(tmpdir(), `modsurg-spool-${process.pid}-`));
+  if (spoolFolder === undefined) {
+    guard(tmpdir(), 'spool');
+    spoolFolder = mkdtempSync(join(tmpdir(), `modsurg-spool-${process.pid}-`));
+    process.once('exit', removeSpools);
+  }
   return join(spoolFolder, `spool-${spools++}`);
 }
 
