@@ -92,10 +92,11 @@ export async function writeCheckpointOutput(
   const plan = planCheckpoint(root, format, { ...writeOptions, ...(rootFolder !== undefined && !(input.source instanceof ShardedSource) ? { rootFolder } : {}) });
   const progress = new Progress('writing', plan.size ?? inputSize);
   const write = (sink: ByteSink): void => {
-    plan.write(sink, (n) => progress.update(n));
+    plan.write(sink);
     // a streamed input is read to its end and checked before the output is committed
     completeInput(input.source);
   };
-  await writeOutput(output, write, plan.copyOf ? { copyOf: plan.copyOf } : {});
+  // the bar follows the bytes written, chunk by chunk: one 2 GB tensor is no 2 GB jump
+  await writeOutput(output, write, { ...(plan.copyOf ? { copyOf: plan.copyOf } : {}), onProgress: (n) => progress.update(n) });
   progress.finish();
 }

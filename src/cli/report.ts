@@ -1,5 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import { escapeName } from '../errors.js';
+import { formatBytes } from './render-inspect.js';
 
 /** Colour only when the stream is a terminal and the user has not asked for none (NO_COLOR). */
 export function colourFor(stream: NodeJS.WriteStream): ChalkInstance {
@@ -57,35 +58,61 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 /**
- * A progress bar on stderr for long work: drawn only on a terminal, and only once the work has taken
- * more than a second, so quick commands and pipelines stay silent.
+ * A progress bar on stderr for long work: drawn only on a terminal, from the end of the first second
+ * (quick commands and pipelines stay silent), with what is done of the total, the rate and the time left.
  */
 export class Progress {
-  private readonly started = Date.now();
+  private readonly started: number;
   private lastDraw = 0;
   private drawn = false;
+  private readonly enabled: boolean;
+  private readonly unit: 'bytes' | 'runs';
+  private readonly stream: { write(text: string): unknown };
+  private readonly now: () => number;
 
   constructor(
     private readonly label: string,
     private total: number,
-    private readonly enabled: boolean = process.stderr.isTTY === true,
-  ) {}
+    options: { enabled?: boolean; unit?: 'bytes' | 'runs'; stream?: { write(text: string): unknown }; now?: () => number } = {},
+  ) {
+    this.enabled = options.enabled ?? process.stderr.isTTY === true;
+    this.unit = options.unit ?? 'bytes';
+    this.stream = options.stream ?? process.stderr;
+    this.now = options.now ?? Date.now;
+    this.started = this.now();
+  }
 
   /** `total` where it is only known once the work has started. */
   update(done: number, total?: number): void {
     if (total !== undefined) this.total = total;
     if (!this.enabled || this.total <= 0) return;
-    const now = Date.now();
-    if (now - this.started < 1000 || now - this.lastDraw < 100) return;
+    const now = this.now();
+    const elapsed = now - this.started;
+    if (elapsed < 1000 || now - this.lastDraw < 100) return;
     this.lastDraw = now;
     this.drawn = true;
-    const fraction = Math.min(1, done / this.total);
-    const width = 30;
-    const filled = Math.round(fraction * width);
-    process.stderr.write(`\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0)}%`);
+    this.stream.write(`\r${progressLine(this.label, Math.min(done, this.total), this.total, elapsed, this.unit)}\x1b[K`);
   }
 
   finish(): void {
-    if (this.drawn) process.stderr.write('\r\x1b[K');
+    if (this.drawn) this.stream.write('\r\x1b[K');
   }
+}
+
+/** `writing [#########.....] 62%  1.3 GB of 2.1 GB, 410 MB/s, 2 s left` */
+export function progressLine(label: string, done: number, total: number, elapsedMs: number, unit: 'bytes' | 'runs'): string {
+  const fraction = total > 0 ? done / total : 0;
+  const width = 24;
+  const filled = Math.round(fraction * width);
+  const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
+  const amount = (n: number): string => (unit === 'bytes' ? formatBytes(n) : `${Math.round(n)}`);
+  const left = rate > 0 ? (total - done) / rate : Infinity;
+  const eta = Number.isFinite(left) ? `${formatSeconds(left)} left` : 'time left unknown';
+  return `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0)}%  ${amount(done)} of ${amount(total)}${unit === 'bytes' ? ',' : ' runs,'} ${unit === 'bytes' ? `${formatBytes(rate)}/s` : `${rate.toFixed(1)}/s`}, ${eta}`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `${minutes} min ${Math.ceil(seconds - minutes * 60)} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }

@@ -58,7 +58,7 @@ bfloat16 and float8 inputs and outputs (onnxruntime-node has none) are fed and f
       if (path !== undefined && !/\.npz$/i.test(path)) throw new ModsurgError('expected a file name ending in .npz', path);
     }
     let references: Map<string, Reference> | undefined;
-    const progress = new Progress('timing', flags.warmup + flags.repeat, process.stderr.isTTY === true && !flags.quiet);
+    const progress = new Progress('timing', flags.warmup + flags.repeat, { enabled: process.stderr.isTTY === true && !flags.quiet, unit: 'runs' });
     // a model piped in (`modsurg add-output … -o - | modsurg run -`) is run from a temporary copy
     const result = await runModel({
       modelPath: localFileOf(args.model),

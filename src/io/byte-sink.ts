@@ -11,13 +11,20 @@ export interface ByteSink {
   copy(range: ByteRange): void;
 }
 
+/** Told the position after each write: what a progress bar follows (a 2 GB tensor is written in many chunks). */
+export type OnAdvance = (position: number) => void;
+
 /** Appends to a file descriptor at its current position: a fresh file, or stdout (a pipe included). */
 export class FdSink implements ByteSink {
   position = 0;
-  constructor(private readonly fd: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly onAdvance?: OnAdvance,
+  ) {}
   write(bytes: Uint8Array): void {
     writeFully(this.fd, bytes, null);
     this.position += bytes.length;
+    this.onAdvance?.(this.position);
   }
   copy(range: ByteRange): void {
     for (const chunk of chunksOf(range)) this.write(chunk);
@@ -37,15 +44,18 @@ export class CopyOfInputSink implements ByteSink {
   constructor(
     private readonly fd: number,
     private readonly input: ByteSource,
+    private readonly onAdvance?: OnAdvance,
   ) {}
   write(bytes: Uint8Array): void {
     writeFully(this.fd, bytes, this.position);
     this.position += bytes.length;
+    this.onAdvance?.(this.position);
   }
   copy(range: ByteRange): void {
     if (range.source === this.input && range.offset === this.position) {
       this.position += range.length;
       this.skipped += range.length;
+      this.onAdvance?.(this.position);
       return;
     }
     for (const chunk of chunksOf(range)) this.write(chunk);

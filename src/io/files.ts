@@ -2,7 +2,7 @@ import { closeSync, constants, copyFileSync, existsSync, fchmodSync, fsyncSync, 
 import { dirname } from 'node:path';
 import { BrokenPipeError, ModsurgError, withFile } from '../errors.js';
 import { FileSource, readRange } from './byte-source.js';
-import { CopyOfInputSink, FdSink, HoldBackSink, type ByteSink } from './byte-sink.js';
+import { CopyOfInputSink, FdSink, HoldBackSink, type ByteSink, type OnAdvance } from './byte-sink.js';
 import { PipeSource } from './pipe-source.js';
 import { stdinFd, stdinIsFile, stdinIsTerminal, stdoutFd, stdoutIsTerminal } from './stdio.js';
 import { pendingOutput, removeQuietly, removeStale, staleTemporaries, temporaryPathFor } from './temp-files.js';
@@ -129,6 +129,8 @@ export interface OutputOptions {
    * them), and write only what differs: see `CopyOfInputSink`. Ignored on stdout.
    */
   readonly copyOf?: FileSource;
+  /** Told the bytes written so far after each write (a file's; not on stdout). */
+  readonly onProgress?: OnAdvance;
 }
 
 /**
@@ -201,12 +203,12 @@ async function writeTemp(temp: string, replaces: boolean, { write, options = {} 
       copyFileSync(options.copyOf.path, temp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
       fd = openSync(temp, 'r+');
       fchmodSync(fd, 0o644);
-      const sink = new CopyOfInputSink(fd, options.copyOf);
+      const sink = new CopyOfInputSink(fd, options.copyOf, options.onProgress);
       await write(sink);
       sink.finish();
     } else {
       fd = openSync(temp, 'wx', 0o644);
-      await write(new FdSink(fd));
+      await write(new FdSink(fd, options.onProgress));
     }
     if (replaces || fsyncAlways) fsyncSync(fd);
   } finally {
