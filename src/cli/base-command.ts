@@ -39,7 +39,7 @@ export abstract class ModsurgCommand extends Command {
   }
 
   protected reporter(flags: CommonFlags, output?: string): Reporter {
-    return new Reporter({ quiet: flags.quiet, json: flags.json, stdoutIsData: output === STDIO });
+    return new Reporter({ quiet: flags.quiet, json: flags.json, stdoutIsData: output === STDIO, command: this.id ?? 'modsurg' });
   }
 
   /** Errors are printed by the top level (src/cli/main.ts) as one line; let them through. */

@@ -16,15 +16,15 @@ export function inspectOnnx(source: ByteSource, input: string, reporter: Reporte
   }
   reporter.info(renderOnnxSummary(source.name, source.size, summary, reporter.colour, depth));
   reporter.json({
-    file: source.name,
+    inputs: [source.name],
     size: source.size,
     format: summary.format,
     irVersion: summary.irVersion,
     opsets: summary.opsets,
     producer: summary.producer,
     graphName: summary.graphName,
-    inputs: summary.inputs,
-    outputs: summary.outputs,
+    graphInputs: summary.inputs,
+    graphOutputs: summary.outputs,
     nodes: summary.nodes,
     ops: summary.ops,
     tensors: summary.tensors,

@@ -52,7 +52,7 @@ export async function runKeyEdit(request: KeyEditRequest): Promise<void> {
       if (flags['dry-run']) for (const change of changes) reporter.info(`  ${change.from} ${reporter.colour.dim('→')} ${change.to}`);
     }
     reporter.json({
-      input: source.name,
+      inputs: [source.name],
       output: flags['dry-run'] ? null : flags.output,
       format,
       stateDicts: changesByPath.map(({ path, keys, changes }) => ({ path, keys, changed: changes.length, changes })),

@@ -3,7 +3,7 @@ import { flush } from '@oclif/core/flush';
 import type { Config } from '@oclif/core/config';
 import { run } from '@oclif/core/run';
 import { BrokenPipeError, escapeName, ExitCode, ExitWith, ModsurgError } from '../errors.js';
-import { colourFor } from './report.js';
+import { colourFor, forgetWarnings, jsonReplacer, warningsSoFar } from './report.js';
 
 /**
  * The CLI's top level: runs the oclif command, then turns any failure into one `error:` line on stderr
@@ -11,6 +11,7 @@ import { colourFor } from './report.js';
  */
 export async function runCli(argv: string[], binUrl: string | Config): Promise<void> {
   const debug = argv.includes('--debug');
+  forgetWarnings();
   try {
     await run(argv, binUrl);
     await flush();
@@ -27,8 +28,16 @@ export async function runCli(argv: string[], binUrl: string | Config): Promise<v
       return;
     }
     const red = colourFor(process.stderr);
-    // the line quotes names from files: their control characters must not reach the terminal as such
-    process.stderr.write(`${red.red('error:')} ${escapeName(errorLine(error))}\n`);
+    if (argv.includes('--json')) {
+      // a JSON reader gets JSON for a failure too: the envelope, on stderr, with the error in it
+      const file = error instanceof ModsurgError ? (error.file ?? null) : null;
+      const message = error instanceof ModsurgError ? error.message : errorLine(error);
+      const command = argv.find((arg) => !arg.startsWith('-')) ?? null;
+      process.stderr.write(`${JSON.stringify({ command, ok: false, warnings: warningsSoFar(), error: { message, file } }, jsonReplacer, 2)}\n`);
+    } else {
+      // the line quotes names from files: their control characters must not reach the terminal as such
+      process.stderr.write(`${red.red('error:')} ${escapeName(errorLine(error))}\n`);
+    }
     if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exitCode = ExitCode.error;
   }

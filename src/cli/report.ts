@@ -15,6 +15,34 @@ export interface ReportOptions {
   json: boolean;
   /** Whether stdout carries the command's data (`-o -`), so reports must go to stderr. */
   stdoutIsData: boolean;
+  /** The command's id (`strip-prefix`), the first field of its JSON report. */
+  command: string;
+}
+
+/**
+ * A command's JSON report: the files it read and wrote and whether its check passed (`ok`: false when
+ * diff finds a difference, verify or run --compare a mismatch, scan danger), then its own fields. Every
+ * command's report starts with the same envelope: `command`, `inputs`, `output`, `ok`, `warnings`
+ * (docs/json.md).
+ */
+export interface JsonReport {
+  readonly inputs: readonly string[];
+  readonly output?: string | null;
+  readonly ok?: boolean;
+  readonly [field: string]: unknown;
+}
+
+/** Warnings said with --json: they belong in the JSON report (or the JSON error), not on stderr as text. */
+const jsonWarnings: string[] = [];
+
+/** The warnings said so far with --json, for the JSON error of a command that failed after saying them. */
+export function warningsSoFar(): string[] {
+  return [...jsonWarnings];
+}
+
+/** A command starts with none said. */
+export function forgetWarnings(): void {
+  jsonWarnings.length = 0;
 }
 
 /**
@@ -39,18 +67,24 @@ export class Reporter {
   }
 
   warn(text: string): void {
+    if (this.options.json) {
+      jsonWarnings.push(text);
+      return;
+    }
     process.stderr.write(`${this.errColour.yellow('warning:')} ${escapeName(text)}\n`);
   }
 
-  /** The machine-readable report, printed once at the end of a command. */
-  json(value: unknown): void {
+  /** The machine-readable report, printed once at the end of a command, in the common envelope. */
+  json(report: JsonReport): void {
     if (!this.options.json) return;
-    this.out.write(`${JSON.stringify(value, jsonReplacer, 2)}\n`);
+    const { inputs, output, ok, ...fields } = report;
+    const envelope = { command: this.options.command, inputs, output: output ?? null, ok: ok ?? true, warnings: [...jsonWarnings], ...fields };
+    this.out.write(`${JSON.stringify(envelope, jsonReplacer, 2)}\n`);
   }
 }
 
 /** BigInts (big Python ints, 64-bit sizes) print as numbers when exact, as strings otherwise. */
-function jsonReplacer(_key: string, value: unknown): unknown {
+export function jsonReplacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') {
     return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString();
   }

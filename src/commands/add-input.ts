@@ -78,7 +78,7 @@ export default class AddInput extends ModsurgCommand {
       const data = describeData(written, model);
       if (data) reporter.info(data);
       reporter.json({
-        input: args.input,
+        inputs: [args.input, ...(flags.weights !== undefined ? [flags.weights] : [])],
         output: flags.output,
         name: flags.name,
         shape: inputType.shape,

@@ -65,7 +65,7 @@ export default class AddModule extends ModsurgCommand {
       }
       reporter.info(describeSource(parameterSource));
       reporter.json({
-        input: source.name,
+        inputs: [source.name, ...(flags.weights !== undefined ? [flags.weights] : [])],
         output: flags.output,
         format,
         at: flags.at,

@@ -99,7 +99,7 @@ export default class AddOutput extends ModsurgCommand {
       for (const name of added) reporter.info(`added output ${name}: ${describeValueType(types.get(name)!)}`);
       const data = describeData(written, model);
       if (data) reporter.info(data);
-      reporter.json({ input: args.input, output: flags.output, added: report, dataFile: written.dataFile ?? null });
+      reporter.json({ inputs: [args.input, ...(flags.weights !== undefined ? [flags.weights] : [])], output: flags.output, added: report, dataFile: written.dataFile ?? null });
     } catch (error) {
       throw withFile(error, source.name);
     } finally {

@@ -21,6 +21,6 @@ export default class Clean extends ModsurgCommand {
     const removed = flags['dry-run'] ? [] : removeStale(stale);
     for (const path of flags['dry-run'] ? stale : removed) reporter.info(`${flags['dry-run'] ? 'would remove' : 'removed'} ${path}`);
     if (stale.length === 0) reporter.info('nothing stale');
-    reporter.json({ folders, stale, removed });
+    reporter.json({ inputs: folders, stale, removed });
   }
 }

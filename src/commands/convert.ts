@@ -75,7 +75,7 @@ export default class Convert extends ModsurgCommand {
       const format = checkpointFormat(outputFormat(flags.output, flags.format, checkpoint.format), flags.output);
       await writeCheckpointOutput(flags.output, root, format, { source, checkpoint }, { maxShardSize: flags['max-shard-size'], reporter });
       reporter.info(`${source.name} (${checkpoint.format}) → ${flags.output} (${format})${flags.dtype ? `, ${cast} tensors cast to ${flags.dtype}` : ''}`);
-      reporter.json({ input: source.name, inputFormat: checkpoint.format, output: flags.output, format, key: flags.key ?? null, cast, dropped: plain.dropped });
+      reporter.json({ inputs: [source.name], inputFormat: checkpoint.format, output: flags.output, format, key: flags.key ?? null, cast, dropped: plain.dropped });
     } finally {
       source.close();
     }
@@ -106,7 +106,7 @@ export default class Convert extends ModsurgCommand {
       await writeCheckpointOutput(flags.output, root, format, { source });
       const count = model.graph.initializers.length;
       reporter.info(`${source.name} (onnx) → ${flags.output} (${format}): ${count} initializers as a state dict${flags.dtype ? `, ${cast} cast to ${flags.dtype}` : ''}`);
-      reporter.json({ input: source.name, inputFormat: 'onnx', output: flags.output, format, tensors: count, cast });
+      reporter.json({ inputs: [source.name], inputFormat: 'onnx', output: flags.output, format, tensors: count, cast });
     } finally {
       external.close();
     }
@@ -131,7 +131,7 @@ export default class Convert extends ModsurgCommand {
     if (what.length === 0) what.push('copied');
     reporter.info(`${name} (onnx) → ${output} (onnx): ${what.join(', ')}`);
     reporter.json({
-      input: name,
+      inputs: [name],
       inputFormat: 'onnx',
       output,
       format: 'onnx',

@@ -41,7 +41,7 @@ export default class Diff extends ModsurgCommand {
       const b = pick(toPlainData(readCheckpointInput(sourceB).root));
       const report = diffCheckpoints(a, b, { atol, acrossFloatDtypes: flags.atol !== undefined, ignorePrefixes: flags['ignore-prefix'] ?? [] });
       reporter.info(renderDiff(report, args.a, args.b, reporter.colour));
-      reporter.json({ a: args.a, b: args.b, atol, equal: report.differences.length === 0, ...report });
+      reporter.json({ inputs: [args.a, args.b], ok: report.differences.length === 0, atol, ...report });
       if (report.differences.length > 0) throw new ExitWith(ExitCode.different);
     } finally {
       sourceA.close();

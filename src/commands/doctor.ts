@@ -14,7 +14,7 @@ Each provider is tried on a tiny model built in memory. Missing CUDA or cuDNN li
     const reporter = this.reporter(flags);
     const report = await examine(flags.debug);
     reporter.info(doctorText(report));
-    reporter.json(report);
+    reporter.json({ inputs: [], ...report });
   }
 }
 

@@ -67,7 +67,7 @@ export default class Inspect extends ModsurgCommand {
       if (scanned?.verdict === 'clean') reporter.info(`scan: clean (no code runs when it is loaded)`);
       for (const warning of unsafeGlobalWarnings(summary, scanned)) reporter.warn(warning);
       reporter.json({
-        file: source.name,
+        inputs: [source.name],
         size: source.size,
         format: summary.format,
         details: summary.details,

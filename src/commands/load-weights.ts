@@ -92,7 +92,7 @@ export default class LoadWeights extends ModsurgCommand {
       }
       const data = describeData(written, model);
       if (data) reporter.info(data);
-      reporter.json({ input: args.input, weights: flags.weights, output: flags.output, ...report, dataFile: written.dataFile ?? null });
+      reporter.json({ inputs: [args.input, flags.weights], output: flags.output, ...report, dataFile: written.dataFile ?? null });
     } finally {
       external?.close();
       modelSource.close();

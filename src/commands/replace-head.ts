@@ -72,7 +72,7 @@ export default class ReplaceHead extends ModsurgCommand {
           const data = describeData(written, model);
           if (data) reporter.info(data);
           reporter.json({
-            input: source.name,
+            inputs: [source.name, ...(flags.weights !== undefined ? [flags.weights] : [])],
             output: flags.output,
             format: 'onnx',
             ...onnxReplacementJson(edit),
@@ -98,7 +98,7 @@ export default class ReplaceHead extends ModsurgCommand {
       for (const { path, result } of replacements) reporter.info(describeReplacement(path, result).join('\n'));
       reporter.info(describeSource(parameterSource));
       reporter.json({
-        input: source.name,
+        inputs: [source.name, ...(flags.weights !== undefined ? [flags.weights] : [])],
         output: flags.output,
         format,
         spec: spec.kind === 'sequential' ? formatHeadSpec(spec.layers) : null,

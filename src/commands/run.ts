@@ -4,7 +4,7 @@ import { ModsurgCommand } from '../cli/base-command.js';
 import { ModsurgError, ExitWith } from '../errors.js';
 import { Progress } from '../cli/report.js';
 import { boundaryCastNote } from '../runtime/boundary-cast.js';
-import { inputFlags, inputSettings, providerFlags, toleranceFlags, toleranceOf } from '../runtime/cli-flags.js';
+import { filesNamedBy, inputFlags, inputSettings, providerFlags, toleranceFlags, toleranceOf } from '../runtime/cli-flags.js';
 import { parseProviderChoice } from '../runtime/providers.js';
 import { loadReferences, type Reference } from '../runtime/references.js';
 import { providerLine, runJson, runText } from '../runtime/run-report.js';
@@ -75,7 +75,7 @@ bfloat16 and float8 inputs and outputs (onnxruntime-node has none) are fed and f
       },
     });
     progress.finish();
-    if (!flags.quiet) {
+    if (!flags.quiet && !flags.json) {
       if (result.boundaryCast) process.stderr.write(`${boundaryCastNote(result.model, result.boundaryCast)}\n`);
       process.stderr.write(`${providerLine(result.ep, result.skipped)}\n`);
     }
@@ -94,7 +94,7 @@ bfloat16 and float8 inputs and outputs (onnxruntime-node has none) are fed and f
     const comparison: ComparisonReport | undefined = references ? compareOutputs(result.outputs, referenceTensors(references), toleranceOf(flags)) : undefined;
     reporter.info(runText(result, comparison));
     if (saved.length > 0) reporter.info(`wrote ${saved.join(', ')}`);
-    reporter.json(runJson(result, comparison, saved));
+    reporter.json({ inputs: [args.model, ...filesNamedBy(flags.input), ...filesNamedBy(flags.compare)], ok: comparison?.pass ?? true, ...runJson(result, comparison, saved) });
     if (comparison && !comparison.pass) throw new ExitWith(1);
   }
 }

@@ -25,7 +25,7 @@ export default class Scan extends ModsurgCommand {
       if (report.verdict === 'unreadable') process.stderr.write(`${reporter.errColour.red('error:')} ${escapeName(`${report.file}: ${report.error}`)}\n`);
       else reporter.info(describe(report, reporter.colour));
     }
-    reporter.json({ files: reports });
+    reporter.json({ inputs: reports.map((r) => r.file), ok: reports.every((r) => r.verdict === 'clean'), files: reports });
     if (reports.some((r) => r.verdict === 'dangerous')) throw new ExitWith(ExitCode.different);
     if (reports.some((r) => r.verdict === 'unreadable')) throw new ExitWith(ExitCode.error);
   }

@@ -46,7 +46,7 @@ Inputs not given are random, with the same seed for both runs. Exits 1 when an o
       tolerance: toleranceOf(flags),
       verboseLog: flags.debug,
     });
-    if (!flags.quiet) {
+    if (!flags.quiet && !flags.json) {
       const sides = target.kind === 'models' ? [result.reference] : [result.candidate, result.reference];
       for (const side of [result.reference, result.candidate]) {
         if (side.boundaryCast && !(target.kind === 'providers' && side === result.candidate)) process.stderr.write(`${boundaryCastNote(side.model, side.boundaryCast)}\n`);
@@ -54,7 +54,7 @@ Inputs not given are random, with the same seed for both runs. Exits 1 when an o
       for (const side of sides) process.stderr.write(`${providerLine(side.ep, side.skipped)}\n`);
     }
     reporter.info(verifyText(result));
-    reporter.json(verifyJson(result));
+    reporter.json({ inputs: [args.a, ...(args.b !== undefined ? [args.b] : [])], ok: result.comparison.pass, ...verifyJson(result) });
     if (!result.comparison.pass) throw new ExitWith(1);
   }
 }

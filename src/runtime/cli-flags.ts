@@ -61,3 +61,11 @@ export function inputSettings(flags: InputFlagValues): { specs: InputSpec[]; opt
 export function toleranceOf(flags: { atol: number; rtol: number }): Tolerance {
   return { atol: flags.atol, rtol: flags.rtol };
 }
+
+/** The files `--input` and `--compare` name (NAME=FILE or FILE; made-up inputs such as NAME=random name none). */
+export function filesNamedBy(specs: readonly string[] | undefined): string[] {
+  return (specs ?? []).flatMap((spec) => {
+    const value = spec.includes('=') ? spec.slice(spec.indexOf('=') + 1) : spec;
+    return ['random', 'zeros', 'ones'].includes(value) ? [] : [value];
+  });
+}

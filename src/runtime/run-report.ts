@@ -196,14 +196,14 @@ function sideJson(result: RunResult): Record<string, unknown> {
   };
 }
 
-export function runJson(result: RunResult, comparison: ComparisonReport | undefined, saved: readonly string[]): unknown {
+export function runJson(result: RunResult, comparison: ComparisonReport | undefined, saved: readonly string[]): Record<string, unknown> {
   return {
     ...sideJson(result),
-    inputs: inputsJson(result.inputs),
+    feeds: inputsJson(result.inputs),
     dims: Object.fromEntries(result.inputs.dims),
     outputs: summarizeOutputs(result.outputs, result.boundaryCast),
     timings: result.timings,
-    ...(comparison ? { comparison: comparisonReportJson(comparison), pass: comparison.pass } : {}),
+    ...(comparison ? { comparison: comparisonReportJson(comparison) } : {}),
     ...(saved.length > 0 ? { saved } : {}),
   };
 }
@@ -217,14 +217,13 @@ export function verifyText(result: VerifyResult): string {
   return lines.join('\n');
 }
 
-export function verifyJson(result: VerifyResult): unknown {
+export function verifyJson(result: VerifyResult): Record<string, unknown> {
   return {
     kind: result.kind,
     reference: { ...sideJson(result.reference), timings: result.reference.timings },
     candidate: { ...sideJson(result.candidate), timings: result.candidate.timings },
-    inputs: inputsJson(result.candidate.inputs),
+    feeds: inputsJson(result.candidate.inputs),
     comparison: comparisonReportJson(result.comparison),
     onlyInReference: result.onlyInReference,
-    pass: result.comparison.pass,
   };
 }

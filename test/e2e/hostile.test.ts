@@ -143,11 +143,15 @@ print(d)`,
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/evil\.pth: cannot write posix\.system at extra: torch\.load\(weights_only=True\) refuses it \(--drop-unsafe leaves it out; --key writes only a state dict\)\n$/);
     expect(existsSync(out)).toBe(false);
+    expect(modsurg(['strip-prefix', evil, '-o', out, '--drop-unsafe']).stderr).toMatch(/^warning: \S+evil\.pth: left out 1 value torch\.load\(weights_only=True\) would refuse: posix\.system at extra\n/);
     for (const [command, output] of [['strip-prefix', out], ['convert', join(dir, 'evil_out.safetensors')]] as const) {
       const dropped = modsurg([command, evil, '-o', output, '--drop-unsafe', '--json']);
       expect(dropped.status, dropped.stderr).toBe(0);
-      expect(dropped.stderr).toMatch(/^warning: \S+evil\.pth: left out 1 value torch\.load\(weights_only=True\) would refuse: posix\.system at extra\n/);
-      expect(JSON.parse(dropped.stdout).dropped).toEqual([{ path: 'extra', global: 'posix.system' }]);
+      // with --json the warning is in the report, not on stderr
+      expect(dropped.stderr).toBe('');
+      const report = JSON.parse(dropped.stdout) as { warnings: string[]; dropped: unknown[] };
+      expect(report.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/\S+evil\.pth: left out 1 value torch\.load\(weights_only=True\) would refuse: posix\.system at extra$/)]));
+      expect(report.dropped).toEqual([{ path: 'extra', global: 'posix.system' }]);
     }
     const loaded = python('import sys, torch\nsd = torch.load(sys.argv[1], weights_only=True)\nprint(sorted(sd), sd["w"].tolist())', [out]);
     expect(loaded.stdout.trim(), loaded.stderr).toBe("['w'] [1.0, 2.0, 3.0, 4.0]");

@@ -54,10 +54,10 @@ describe.skipIf(!ORACLE_PYTHON)(`unusual but valid ONNX encodings${ORACLE_SKIP}`
   it.each(variants)('%s: inspect reads the model onnx reads; convert copies it byte for byte', (name) => {
     const inspect = modsurg(['inspect', at(`${name}.onnx`), '--json']);
     expect(inspect.stderr).toBe('');
-    const summary = JSON.parse(inspect.stdout) as { irVersion: number; nodes: number; inputs: { name: string }[]; outputs: { name: string }[]; totals: { params: number } };
+    const summary = JSON.parse(inspect.stdout) as { irVersion: number; nodes: number; graphInputs: { name: string }[]; graphOutputs: { name: string }[]; totals: { params: number } };
     expect(summary).toMatchObject({ irVersion: 8, nodes: 2, totals: { params: 12 } });
-    expect(summary.inputs.map((i) => i.name)).toEqual(['x']);
-    expect(summary.outputs.map((o) => o.name)).toEqual(['y']);
+    expect(summary.graphInputs.map((i) => i.name)).toEqual(['x']);
+    expect(summary.graphOutputs.map((o) => o.name)).toEqual(['y']);
     expect(modsurg(['convert', at(`${name}.onnx`), '-o', at(`${name}_copy.onnx`)]).status).toBe(0);
     expect(readFileSync(at(`${name}_copy.onnx`)).equals(readFileSync(at(`${name}.onnx`)))).toBe(true);
   });

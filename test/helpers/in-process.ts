@@ -37,6 +37,9 @@ export async function runInProcess(args: string[]): Promise<InProcessResult> {
       done?.();
       return true;
     }) as typeof process.stdout.write;
+  // oclif's flush waits for 'drain' on stdout, which a captured stream never emits: thousands of runs
+  // would each leave a listener (a warning after ten)
+  process.stdout.setMaxListeners(0);
   process.stdout.write = capture(out);
   process.stderr.write = capture(err);
   const previousExit = process.exitCode;
@@ -45,6 +48,7 @@ export async function runInProcess(args: string[]): Promise<InProcessResult> {
   try {
     await loaded.runCli(args, loaded.config);
   } finally {
+    process.stdout.removeAllListeners('drain');
     process.stdout.write = stdoutWrite;
     process.stderr.write = stderrWrite;
   }

@@ -87,9 +87,9 @@ describe('the float32-boundary copy of a bfloat16 model', () => {
 });
 
 interface Json {
-  pass: boolean;
+  ok: boolean;
   castThroughFloat32?: { inputs: string[]; outputs: string[]; types: Record<string, string> };
-  inputs: { name: string; dtype: string; modelDtype?: string; source: string }[];
+  feeds: { name: string; dtype: string; modelDtype?: string; source: string }[];
   outputs: { name: string; dtype: string; modelDtype?: string; shape: number[] }[];
   comparison?: { outputs: { name: string; pass: boolean; maxAbsErr: number; mismatches: number }[] };
 }
@@ -113,17 +113,19 @@ describe.skipIf(!ORACLE_PYTHON)(`run and verify on bfloat16 models, against NumP
   const note = (model: string, what: string): string => `note: ${model} has bfloat16 inputs/outputs (${what}); ran a copy with Cast nodes converting through float32`;
   const noteLines = (stderr: string): string[] => stderr.split('\n').filter((line) => line.startsWith('note:'));
 
-  it('run: inputs are rounded to bfloat16 (ties to even), outputs come back exactly, as NumPy computes; one note on stderr', () => {
+  it('run: inputs are rounded to bfloat16 (ties to even), outputs come back exactly, as NumPy computes; one note on stderr (in the report with --json)', () => {
     const model = at('mul2.onnx');
     const saved = join(dir, 'mul2-out.npz');
-    const run = cli(['run', model, '--ep', 'cpu', '-i', `x=${at('x.npy')}`, '--compare', `y=${at('y_expected.npy')}`, '--atol', '0', '--rtol', '0', '--save', saved, '--json']);
+    const args = ['run', model, '--ep', 'cpu', '-i', `x=${at('x.npy')}`, '--compare', `y=${at('y_expected.npy')}`, '--atol', '0', '--rtol', '0', '--save', saved];
+    expect(noteLines(cli(args).stderr)).toEqual([note(model, "input 'x', output 'y'")]);
+    const run = cli([...args, '--json']);
     expect(run.status, run.stderr).toBe(0);
-    expect(noteLines(run.stderr)).toEqual([note(model, "input 'x', output 'y'")]);
+    expect(run.stderr).toBe('');
     const report = JSON.parse(run.stdout) as Json;
-    expect(report.pass).toBe(true);
+    expect(report.ok).toBe(true);
     expect(report.comparison!.outputs).toEqual([expect.objectContaining({ name: 'y', pass: true, mismatches: 0, maxAbsErr: 0 })]);
     expect(report.castThroughFloat32).toEqual({ inputs: ['x'], outputs: ['y'], types: { x: 'bfloat16', y: 'bfloat16' } });
-    expect(report.inputs).toEqual([{ name: 'x', dtype: 'float32', modelDtype: 'bfloat16', shape: [4, 3], source: at('x.npy') }]);
+    expect(report.feeds).toEqual([{ name: 'x', dtype: 'float32', modelDtype: 'bfloat16', shape: [4, 3], source: at('x.npy') }]);
     expect(report.outputs[0]).toMatchObject({ name: 'y', dtype: 'float32', modelDtype: 'bfloat16', shape: [4, 3] });
     // the saved output, bit for bit (NaN, inf and -0 included)
     const y = numericTensor(readNpzFile(saved).get('y')!, 'y');
@@ -142,7 +144,7 @@ describe.skipIf(!ORACLE_PYTHON)(`run and verify on bfloat16 models, against NumP
   it.each(['exact.npy', 'exact64.npy', 'exact16.npy'])('run: a bfloat16 input takes float32, float64 and float16 files (%s)', (file) => {
     const run = cli(['run', at('mul2.onnx'), '--ep', 'cpu', '-i', `x=${at(file)}`, '--compare', at('exact_y.npy'), '--atol', '0', '--rtol', '0', '--json']);
     expect(run.status, run.stderr).toBe(0);
-    expect((JSON.parse(run.stdout) as Json).inputs[0]).toMatchObject({ dtype: 'float32', modelDtype: 'bfloat16' });
+    expect((JSON.parse(run.stdout) as Json).feeds[0]).toMatchObject({ dtype: 'float32', modelDtype: 'bfloat16' });
   });
 
   it('run: an integer file for a bfloat16 input is refused before running', () => {
@@ -156,7 +158,7 @@ describe.skipIf(!ORACLE_PYTHON)(`run and verify on bfloat16 models, against NumP
     const outputs = join(dir, 'random-out.npz');
     const run = cli(['run', at('mul2.onnx'), '--ep', 'cpu', '--dim', 'batch=64', '--range', '-1000:1000', '--save-inputs', inputs, '--save', outputs, '--json']);
     expect(run.status, run.stderr).toBe(0);
-    expect((JSON.parse(run.stdout) as Json).inputs[0]).toMatchObject({ dtype: 'float32', modelDtype: 'bfloat16', source: 'random [-1000, 1000) seed 0' });
+    expect((JSON.parse(run.stdout) as Json).feeds[0]).toMatchObject({ dtype: 'float32', modelDtype: 'bfloat16', source: 'random [-1000, 1000) seed 0' });
     const check = python(
       `import json, sys, numpy as np
 x = np.load(sys.argv[1])['x']; y = np.load(sys.argv[2])['y']
@@ -178,8 +180,9 @@ print(json.dumps({"dtype": str(x.dtype), "equal": bool(np.array_equal(y, bf16(bf
     const model = at('weights.onnx');
     const run = cli(['run', model, '--ep', 'cpu', '-i', at('xw.npy'), '--compare', at('weights_expected.npz'), '--atol', '0', '--rtol', '0', '--json']);
     expect(run.status, run.stderr).toBe(0);
-    expect(noteLines(run.stderr)).toEqual([note(model, "input 'x', output 'y'")]);
+    expect(run.stderr).toBe('');
     const report = JSON.parse(run.stdout) as Json;
+    expect(report.castThroughFloat32).toEqual({ inputs: ['x'], outputs: ['y'], types: { x: 'bfloat16', y: 'bfloat16' } });
     expect(report.comparison!.outputs.map((o) => [o.name, o.pass, o.maxAbsErr])).toEqual([
       ['y', true, 0],
       ['z', true, 0],
@@ -205,9 +208,9 @@ print(json.dumps({"dtype": str(x.dtype), "equal": bool(np.array_equal(y, bf16(bf
   it('verify: a bfloat16 model against its float32 twin, on inputs bfloat16 holds exactly', () => {
     const run = cli(['verify', at('mul2.onnx'), at('mul2_f32.onnx'), '--ep', 'cpu', '-i', `x=${at('exact.npy')}`, '--atol', '0', '--rtol', '0', '--json']);
     expect(run.status, run.stdout + run.stderr).toBe(0);
-    expect(noteLines(run.stderr)).toEqual([note(at('mul2.onnx'), "input 'x', output 'y'")]);
-    const report = JSON.parse(run.stdout) as { pass: boolean; reference: { castThroughFloat32?: unknown }; candidate: { castThroughFloat32?: unknown } };
-    expect(report.pass).toBe(true);
+    expect(run.stderr).toBe('');
+    const report = JSON.parse(run.stdout) as { ok: boolean; reference: { castThroughFloat32?: unknown }; candidate: { castThroughFloat32?: unknown } };
+    expect(report.ok).toBe(true);
     expect(report.reference.castThroughFloat32).toEqual({ inputs: ['x'], outputs: ['y'], types: { x: 'bfloat16', y: 'bfloat16' } });
     expect(report.candidate.castThroughFloat32).toBeUndefined();
   });

@@ -16,11 +16,11 @@ interface RunJson {
   model: string;
   ep: string;
   skippedProviders: { provider: string; reason: string; missing: string[] }[];
-  inputs: { name: string; dtype: string; shape: number[]; source: string }[];
+  feeds: { name: string; dtype: string; shape: number[]; source: string }[];
   outputs: { name: string; dtype: string; shape: number[]; stats: { min: number; max: number; mean: number; first: number[]; argmax?: number[] } }[];
   timings: { sessionCreateMs: number; firstRunMs: number; warmup: number; repeat: number; latencyMs: { runs: number; p50: number; p90: number; min: number } | undefined };
   comparison?: { pass: boolean; atol: number; rtol: number; outputs: { name: string; pass: boolean; maxAbsErr: number; mismatches: number; requiredAtol: number | null; cosine: number }[] };
-  pass?: boolean;
+  ok: boolean;
   nodesByProvider: Record<string, number> | null;
   cpuFallbackNodes: unknown[] | null;
 }
@@ -45,12 +45,12 @@ describe('run matches PyTorch on the fixtures', () => {
     expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunJson;
     expect(report.ep).toBe('cpu');
-    expect(report.pass).toBe(true);
+    expect(report.ok).toBe(true);
     expect(report.comparison!.outputs).toHaveLength(1);
     expect(report.comparison!.outputs[0]).toMatchObject({ name: 'output', pass: true, mismatches: 0 });
     expect(report.comparison!.outputs[0]!.maxAbsErr).toBeLessThan(1e-5);
     expect(report.comparison!.outputs[0]!.cosine).toBeGreaterThan(0.99999);
-    expect(report.inputs[0]).toMatchObject({ name: 'input', dtype: 'float32', source: fixture(input) });
+    expect(report.feeds[0]).toMatchObject({ name: 'input', dtype: 'float32', source: fixture(input) });
   });
 
   it('prints a table with stats and the argmax of 2-D scores, and the comparison', () => {
@@ -75,7 +75,7 @@ describe('run matches PyTorch on the fixtures', () => {
     expect(text.stdout).toContain('largest error at [1,3]');
     expect(text.stdout).toContain('1 of 1 compared outputs differ');
     const report = JSON.parse(cli([...args, '--json']).stdout) as RunJson;
-    expect(report.pass).toBe(false);
+    expect(report.ok).toBe(false);
     expect(report.comparison!.outputs[0]).toMatchObject({ pass: false, mismatches: 1 });
     expect(report.comparison!.outputs[0]!.requiredAtol).toBeGreaterThan(0.009);
     expect(report.comparison!.outputs[0]!.requiredAtol).toBeLessThan(0.01);
@@ -94,7 +94,7 @@ describe('run: inputs and outputs', () => {
     expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as RunJson;
     expect(report).toMatchObject({ model: fixture('resnet.onnx'), ep: 'cpu', nodesByProvider: { CPUExecutionProvider: expect.any(Number) }, cpuFallbackNodes: null });
-    expect(report.inputs).toEqual([{ name: 'input', dtype: 'float32', shape: [3, 3, 16, 16], source: 'random [-1, 1) seed 0' }]);
+    expect(report.feeds).toEqual([{ name: 'input', dtype: 'float32', shape: [3, 3, 16, 16], source: 'random [-1, 1) seed 0' }]);
     expect(report.outputs[0]).toMatchObject({ name: 'output', dtype: 'float32', shape: [3, 10] });
     expect(report.outputs[0]!.stats.argmax).toHaveLength(3);
     expect(report.timings).toMatchObject({ warmup: 1, repeat: 3, latencyMs: { runs: 3 } });
@@ -146,7 +146,7 @@ describe('run: inputs and outputs', () => {
     expect(byName.mask_out).toMatchObject({ dtype: 'bool', shape: [1, 3], stats: { first: [1, 1, 1] } });
     expect(byName.h_out!.dtype).toBe('float16');
     expect(byName.h_out!.stats.min).toBeGreaterThanOrEqual(2);
-    expect(report.inputs.map((i) => i.shape)).toEqual([[1, 3], [1, 3], [1, 3]]);
+    expect(report.feeds.map((i) => i.shape)).toEqual([[1, 3], [1, 3], [1, 3]]);
   });
 
   it('draws whole numbers in --range for integer inputs', () => {
@@ -199,10 +199,12 @@ describe('run: every input error exits 2 with one error line, before running', (
     expect(errorLines(run)[0]).toContain('ONNXRUNTIME_NODE_INSTALL=1 node');
   });
 
-  it.skipIf(cudaInstalled)('--ep auto falls back to the CPU and says why on stderr and in --json', () => {
+  it.skipIf(cudaInstalled)('--ep auto falls back to the CPU and says why: on stderr, or in the report with --json', () => {
+    expect(cli(['run', fixture('resnet.onnx')]).stderr).toMatch(/^ran on: cpu \(CUDA provider not installed: /m);
     const run = cli(['run', fixture('resnet.onnx'), '--json']);
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stderr).toMatch(/^ran on: cpu \(CUDA provider not installed: /m);
+    // with --json stderr carries nothing but a JSON error
+    expect(run.stderr).toBe('');
     const report = JSON.parse(run.stdout) as RunJson;
     expect(report.ep).toBe('cpu');
     expect(report.skippedProviders[0]).toMatchObject({ provider: 'cuda', missing: expect.arrayContaining(['libonnxruntime_providers_cuda.so']) });

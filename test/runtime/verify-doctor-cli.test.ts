@@ -12,10 +12,10 @@ interface VerifyJson {
   kind: string;
   reference: { model: string; ep: string };
   candidate: { model: string; ep: string };
-  inputs: { name: string; shape: number[] }[];
+  feeds: { name: string; shape: number[] }[];
   comparison: { pass: boolean; outputs: { name: string; pass: boolean; maxAbsErr: number; mismatches: number }[]; notCompared: string[] };
   onlyInReference: string[];
-  pass: boolean;
+  ok: boolean;
 }
 
 /** y = x * k (+ an extra output when asked): twins that agree for k = 2 and differ otherwise. */
@@ -36,8 +36,8 @@ describe('verify', () => {
     const run = cli(['verify', fixture('resnet.onnx'), fixture('resnet_dynamo.onnx'), '--ep', 'cpu', '--dim', 'batch=4', '--json']);
     expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as VerifyJson;
-    expect(report).toMatchObject({ kind: 'models', pass: true, reference: { ep: 'cpu' }, candidate: { ep: 'cpu' } });
-    expect(report.inputs).toEqual([expect.objectContaining({ name: 'input', shape: [4, 3, 16, 16] })]);
+    expect(report).toMatchObject({ kind: 'models', ok: true, reference: { ep: 'cpu' }, candidate: { ep: 'cpu' } });
+    expect(report.feeds).toEqual([expect.objectContaining({ name: 'input', shape: [4, 3, 16, 16] })]);
     expect(report.comparison.outputs[0]).toMatchObject({ name: 'output', pass: true, mismatches: 0 });
   });
 
@@ -53,7 +53,7 @@ describe('verify', () => {
     expect(run.status).toBe(1);
     expect(errorLines(run)).toEqual([]);
     const report = JSON.parse(run.stdout) as VerifyJson;
-    expect(report.pass).toBe(false);
+    expect(report.ok).toBe(false);
     expect(report.comparison.outputs.map((o) => o.name)).toEqual(['y']);
     expect(report.comparison.notCompared).toEqual(['z']);
   });
@@ -67,7 +67,7 @@ describe('verify', () => {
     const run = cli(['verify', fixture('unet.onnx'), '--ep-compare', 'cpu,cpu', '--json']);
     expect(run.status, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as VerifyJson;
-    expect(report).toMatchObject({ kind: 'providers', pass: true, reference: { ep: 'cpu', model: fixture('unet.onnx') }, candidate: { ep: 'cpu' } });
+    expect(report).toMatchObject({ kind: 'providers', ok: true, reference: { ep: 'cpu', model: fixture('unet.onnx') }, candidate: { ep: 'cpu' } });
   });
 
   it.skipIf(cudaInstalled)('--ep-compare cuda,cpu without the CUDA provider is an error naming the missing library (exit 2)', () => {
