@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
+import { FifoServer } from './fifo-server.js';
+import { ROOT } from './root.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+export { ROOT };
 export const fixture = (name: string): string => join(ROOT, 'fixtures', name);
 
 export interface CliResult {
@@ -14,8 +16,18 @@ export interface CliResult {
   stdoutBytes: Buffer;
 }
 
-/** Runs the built CLI as a user would: `node bin/run.js ARGS`, optionally with bytes on stdin. */
+/**
+ * Runs the built CLI as a user would: `node bin/run.js ARGS`, optionally with bytes on stdin. Commands
+ * that neither read stdin nor write data to stdout run in the worker's CLI server instead
+ * (test/helpers/cli-server.mjs: the same entry point, runCli, in one long-lived process), which spares
+ * a Node start-up and a load of onnxruntime per command; MODSURG_TEST_SPAWN=1 spawns every one.
+ */
 export function modsurg(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}): CliResult {
+  if (options.input === undefined && !writesDataToStdout(args) && process.env.MODSURG_TEST_SPAWN !== '1') {
+    const reply = cliServer().request({ args, env: { NO_COLOR: '1', ...options.env } });
+    const stdoutBytes = Buffer.from(String(reply.stdout), 'base64');
+    return { status: Number(reply.status), stdout: stdoutBytes.toString('utf8'), stderr: String(reply.stderr), stdoutBytes };
+  }
   const result = spawnSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], {
     cwd: ROOT,
     input: options.input ?? '',
@@ -28,6 +40,16 @@ export function modsurg(args: string[], options: { input?: Buffer | string; env?
     stderr: result.stderr.toString('utf8'),
     stdoutBytes: result.stdout,
   };
+}
+
+/** `-o -` and friends: the data goes to file descriptor 1, which only a process of its own can give back. */
+function writesDataToStdout(args: readonly string[]): boolean {
+  return args.some((arg, i) => (arg === '-' && ['-o', '--output', '--save', '--save-inputs'].includes(args[i - 1] ?? '')) || arg === '--output=-' || arg === '-o-') || args.includes('-');
+}
+
+let server: FifoServer | undefined;
+function cliServer(): FifoServer {
+  return (server ??= new FifoServer('cli', process.execPath, join(ROOT, 'test/helpers/cli-server.mjs')));
 }
 
 /** Runs the CLI and expects it to succeed: exit 0 and no error line. */

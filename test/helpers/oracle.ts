@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { ROOT } from './cli.js';
+import { FifoServer } from './fifo-server.js';
 
 /**
  * Real PyTorch as the judge of what modsurg writes. Found through MODSURG_ORACLE_PYTHON or the
@@ -47,74 +47,9 @@ export interface OracleResult {
  * check stays a plain synchronous call: importing torch once instead of once per check is most of
  * the suite's time saved.
  */
-class OracleServer {
-  private readonly dir = mkdtempSync(join(tmpdir(), 'modsurg-oracle-'));
-  private readonly child: ChildProcess;
-  private readonly requests: number;
-  private readonly responses: number;
-  private pending = Buffer.alloc(0);
-
-  constructor(python: string) {
-    const requests = join(this.dir, 'requests');
-    const responses = join(this.dir, 'responses');
-    const made = spawnSync('mkfifo', [requests, responses]);
-    if (made.status !== 0) throw new Error(`mkfifo failed: ${made.stderr.toString()}`);
-    const log = openSync(join(this.dir, 'stderr.log'), 'w');
-    this.child = spawn(python, [join(ROOT, 'test/oracle/server.py'), requests, responses], { cwd: ROOT, stdio: ['ignore', 'ignore', log], detached: false });
-    closeSync(log);
-    this.child.unref();
-    // opening the write end waits for the reader; poll (non-blocking) so a server that died at start fails
-    const deadline = Date.now() + 120_000;
-    let fd: number | undefined;
-    while (fd === undefined) {
-      try {
-        fd = openSync(requests, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENXIO' || Date.now() > deadline) throw new Error(`the oracle server did not start: ${this.log()}`);
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-      }
-    }
-    this.requests = fd;
-    this.responses = openSync(responses, 'r');
-    process.once('exit', () => {
-      this.child.kill();
-      rmSync(this.dir, { recursive: true, force: true });
-    });
-  }
-
-  request(message: object): Record<string, unknown> {
-    const line = Buffer.from(`${JSON.stringify(message)}\n`);
-    for (let at = 0; at < line.length; ) {
-      try {
-        at += writeSync(this.requests, line, at);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      }
-    }
-    for (;;) {
-      const newline = this.pending.indexOf(0x0a);
-      if (newline >= 0) {
-        const reply = this.pending.subarray(0, newline).toString('utf8');
-        this.pending = this.pending.subarray(newline + 1);
-        return JSON.parse(reply) as Record<string, unknown>;
-      }
-      const chunk = Buffer.alloc(1 << 16);
-      const n = readSync(this.responses, chunk, 0, chunk.length, null);
-      if (n === 0) throw new Error(`the oracle server ended: ${this.log()}`);
-      this.pending = Buffer.concat([this.pending, chunk.subarray(0, n)]);
-    }
-  }
-
-  private log(): string {
-    const result = spawnSync('tail', ['-n', '5', join(this.dir, 'stderr.log')], { encoding: 'utf8' });
-    return result.stdout.trim().split('\n').join(' | ');
-  }
-}
-
-let server: OracleServer | undefined;
-function oracleServer(): OracleServer {
-  return (server ??= new OracleServer(ORACLE_PYTHON!));
+let server: FifoServer | undefined;
+function oracleServer(): FifoServer {
+  return (server ??= new FifoServer('oracle', ORACLE_PYTHON!, join(ROOT, 'test/oracle/server.py')));
 }
 
 /** Expects an oracle's verdict to be a pass, showing it whole when not. */

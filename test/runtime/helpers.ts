@@ -1,12 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { fixture, modsurg, ROOT } from '../helpers/cli.js';
 import { encodeTinyModel, type TinyModel } from '../../src/runtime/tiny-model.js';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
-export const fixture = (name: string): string => join(ROOT, 'fixtures', name);
+export { fixture, ROOT };
 export const npyData = (name: string): string => join(ROOT, 'test/runtime/data/npy', name);
 
 export interface CliRun {
@@ -15,16 +14,11 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `node bin/run.js ARGS` from the repository root, as a user runs it (the build must exist). */
+/** `node bin/run.js ARGS` from the repository root, as a user runs it (the build must exist): test/helpers/cli.ts's `modsurg`. */
 export function cli(args: readonly string[], env: Record<string, string> = {}): CliRun {
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  const result = spawnSync(process.execPath, ['bin/run.js', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    maxBuffer: 64 << 20,
-  });
-  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  const { status, stdout, stderr } = modsurg([...args], { env });
+  return { status, stdout, stderr };
 }
 
 /** The `error:` lines of stderr: a failing command prints exactly one. */
