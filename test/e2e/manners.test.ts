@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
@@ -65,5 +65,58 @@ describe('prefixes', () => {
     const add = await runInProcess(['add-prefix', fixture('resnet_sd.pth'), '--prefix', 'net', '-o', join(dir, 'b.pth')]);
     expect(one(add.stderr)).toBe("warning: --prefix 'net' has no trailing dot, so keys become 'netconv1.weight'; did you mean --prefix 'net.'?");
     expect((await runInProcess(['strip-prefix', fixture('resnet_dp.pth'), '-o', join(dir, 'c.pth')])).stderr).toBe('');
+  });
+});
+
+describe('reports', () => {
+  it('success is reported only once the output is in place: a write that fails reports none', async () => {
+    const { readZip } = await import('../fuzz/mutate.js');
+    const seed = readFileSync(fixture('resnet_dp.pth'));
+    const storage = readZip(seed).find((m) => /\/data\/\d+$/.test(m.name) && m.data.length > 0)!;
+    const corrupt = Buffer.from(seed);
+    // a flipped byte in a stored tensor: found by its CRC-32 only while it is copied, long after the keys were renamed
+    corrupt[storage.data.byteOffset - seed.byteOffset] ^= 0xff;
+    const path = join(dir, 'corrupt.pth');
+    writeFileSync(path, corrupt);
+    // (to safetensors, whose writer reads every tensor: a torch zip output would copy it verbatim, CRC and all)
+    for (const args of [['strip-prefix', path, '-o', join(dir, 'never.safetensors')], ['convert', path, '-o', join(dir, 'never.safetensors')]]) {
+      const run = await runInProcess(args);
+      expect(run.status, args[0]).toBe(2);
+      expect(run.stdout, args[0]).toBe('');
+      expect(one(run.stderr)).toMatch(/corrupt\.pth: zip member \S+ is corrupt \(CRC-32 mismatch\)$/);
+    }
+    expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
+  });
+
+  it('-q silences the notes (ran on: cpu …) and the report; warnings stay', async () => {
+    const loud = await runInProcess(['run', fixture('resnet.onnx'), '--ep', 'cpu']);
+    expect(loud.stderr).toMatch(/^ran on: cpu/m);
+    const quiet = await runInProcess(['run', fixture('resnet.onnx'), '--ep', 'cpu', '-q']);
+    expect([quiet.status, quiet.stdout, quiet.stderr]).toEqual([0, '', '']);
+    const warned = await runInProcess(['strip-prefix', fixture('resnet_sd.pth'), '-o', join(dir, 'q.pth'), '-q']);
+    expect(warned.stdout).toBe('');
+    expect(one(warned.stderr)).toMatch(/^warning: no key starts with 'module\.'/);
+  });
+});
+
+describe('words', () => {
+  it("help speaks to users: no 'seed tutorial', and load-weights says how to export a model it can fill", () => {
+    const commands = [...modsurg(['help']).stdout.matchAll(/^ {2}([a-z][a-z-]+) {2,}/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands.length).toBeGreaterThanOrEqual(16);
+    for (const command of commands) {
+      const help = modsurg([command, '--help']).stdout;
+      expect(help, command).not.toMatch(/seed tutorial|the seed's|The seed's/i);
+    }
+    const loadWeights = modsurg(['load-weights', '--help']).stdout.replace(/\s+/g, ' ');
+    expect(loadWeights).toContain('dynamo=False, do_constant_folding=False');
+    expect(loadWeights).not.toMatch(/the dynamo exporter stores/);
+  });
+
+  it("an ONNX model's tree has no stray first lines: a module's own ops get a line of their own", async () => {
+    const classic = (await runInProcess(['inspect', fixture('resnet.onnx')])).stdout;
+    expect(classic).toContain('  Model(\n    (own ops): Flatten\n    (conv1): Conv');
+    const dynamo = (await runInProcess(['inspect', fixture('resnet_dynamo.onnx')])).stdout;
+    expect(dynamo).toMatch(/ {2}TinyResNet\(\n {4}\(own ops\): Reshape {2}int64: \S+\[2\]\n/);
+    for (const text of [classic, dynamo]) expect(text).not.toMatch(/\w\( {2}\S/);
   });
 });

@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { expect } from 'vitest';
 import { python } from '../helpers/oracle.js';
 import { runInProcess } from '../helpers/in-process.js';
-import type { Mutant } from './mutate.js';
+import { Random, truncations, type Mutant } from './mutate.js';
 
 /**
  * Runs mutants of one reader's seed file through the CLI (in process: `runCli`, the entry point
@@ -15,7 +15,7 @@ import type { Mutant } from './mutate.js';
  */
 
 /** How many mutants per reader; MODSURG_FUZZ_MUTANTS asks for more (a longer, deeper run). */
-export const MUTANTS = Number(process.env.MODSURG_FUZZ_MUTANTS ?? 1500);
+export const MUTANTS = Number(process.env.MODSURG_FUZZ_MUTANTS ?? 2500);
 
 /** Messages that come from JavaScript or a library, not from modsurg describing a file. */
 const INTERNAL =
@@ -140,4 +140,32 @@ print("\\n".join(bad))`,
   );
   expect(judged.status, judged.stderr).toBe(0);
   return judged.stdout.split('\n').filter((line) => line !== '');
+}
+
+/** The truncations at `boundaries` (a fifth of the mutants at most), then seeded mutants up to MUTANTS. */
+export function* seededMutants(seed: Buffer, boundaries: number[], mutate: (random: Random) => Mutant, seedNumber: number): Iterable<Mutant> {
+  const cuts = truncations(seed, boundaries, Math.floor(MUTANTS / 5));
+  yield* cuts;
+  const random = new Random(seedNumber);
+  for (let i = cuts.length; i < MUTANTS; i++) yield mutate(random);
+}
+
+/** What a checkpoint mutant goes through, one command a mutant in turn. */
+export const checkpointCommands = (extension: string) => (file: string, out: string): FuzzCommand[] => [
+  { args: ['inspect', file] },
+  { args: ['scan', file], answers: [1] },
+  { args: ['convert', file, '-o', join(out, 'a.safetensors')], output: join(out, 'a.safetensors') },
+  { args: ['convert', file, '-o', join(out, 'a.pth')], output: join(out, 'a.pth') },
+  { args: ['strip-prefix', file, '-o', join(out, `b${extension}`)], output: join(out, `b${extension}`) },
+  { args: ['convert', file, '-o', join(out, 'c.pth'), '--format', 'torch-legacy'], output: join(out, 'c.pth') },
+  { args: ['diff', file, file], answers: [1] },
+];
+
+/** Every run proper, every output accepted by its reference reader, and both outcomes reached. */
+export function expectProper(report: Awaited<ReturnType<typeof fuzz>>): void {
+  expect(report.failures, report.failures.join('\n')).toEqual([]);
+  expect(refusedByReference(report.written), 'outputs the reference reader refuses').toEqual([]);
+  // the mutants reached both outcomes: a fuzz whose every mutant is refused at the door tests little
+  expect(report.byStatus[0] ?? 0).toBeGreaterThan(report.runs / 20);
+  expect(report.byStatus[2] ?? 0).toBeGreaterThan(report.runs / 20);
 }
