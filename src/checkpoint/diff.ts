@@ -1,7 +1,7 @@
 import { ModsurgError } from '../errors.js';
 import { dtypeInfo } from './dtype.js';
 import { decode } from './numeric.js';
-import { pathOf, walkValues, type PyValue } from './pickle/value.js';
+import { pathOf, pyRepr, walkValues, type PyValue } from './pickle/value.js';
 import { elementPieces, numelOf, type Tensor } from './tensor.js';
 
 /** One difference between two checkpoints at one key path. */
@@ -48,36 +48,12 @@ export function flattenLeaves(root: PyValue): Map<string, Leaf> {
     const { value } = place;
     if (value.kind === 'dict' || value.kind === 'list' || value.kind === 'tuple') return true;
     const path = pathOf(place).join('.');
-    leaves.set(path, value.kind === 'tensor' ? { kind: 'tensor', tensor: value.tensor } : { kind: 'value', text: scalarText(value) });
+    leaves.set(path, value.kind === 'tensor' ? { kind: 'tensor', tensor: value.tensor } : { kind: 'value', text: pyRepr(value) });
     return false;
   });
   return leaves;
 }
 
-function scalarText(value: PyValue): string {
-  switch (value.kind) {
-    case 'none':
-      return 'None';
-    case 'bool':
-      return value.value ? 'True' : 'False';
-    case 'int':
-      return value.value.toString();
-    case 'float':
-      return String(value.value);
-    case 'str':
-      return JSON.stringify(value.value);
-    case 'bytes':
-      return `b'${Buffer.from(value.value).toString('hex')}'`;
-    case 'global':
-      return `${value.module}.${value.name}`;
-    case 'set':
-      return `{${value.items.map(scalarText).sort().join(', ')}}`;
-    case 'object':
-      return `${value.callable.kind === 'global' ? `${value.callable.module}.${value.callable.name}` : 'object'}(${value.args.map(scalarText).join(', ')})`;
-    default:
-      return `<${value.kind}>`;
-  }
-}
 
 /**
  * Compares two checkpoints key by key: tensors by dtype, shape and values (equal bytes, or within

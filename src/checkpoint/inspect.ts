@@ -2,7 +2,7 @@ import type { Checkpoint } from './checkpoint.js';
 import { dtypeInfo } from './dtype.js';
 import { buildModuleTree, detectPrefixes, type ModuleNode } from './module-tree.js';
 import { moduleRepr, namedModules } from './module-repr.js';
-import { keyText, qualifiedName, walkValues, type PyValue } from './pickle/value.js';
+import { keyText, pyRepr, qualifiedName, walkValues, type PyValue } from './pickle/value.js';
 import { isDangerousGlobal, isSafeGlobal } from './safe-globals.js';
 import { findStateDicts, isModuleObject, isStateDict, moduleClasses, moduleClassName, stateDictTensors, toPlainData } from './state-dict.js';
 import { numelOf, storageBytes, type Storage } from './tensor.js';
@@ -116,7 +116,7 @@ export function describeValue(value: PyValue): string {
     case 'int':
       return `int ${value.value}`;
     case 'float':
-      return `float ${value.value}`;
+      return `float ${pyRepr(value)}`;
     case 'str':
       return `str ${JSON.stringify(value.value.length > 60 ? `${value.value.slice(0, 57)}...` : value.value)}`;
     case 'bytes':
@@ -141,33 +141,12 @@ export function describeValue(value: PyValue): string {
     case 'object': {
       const { callable, args } = value;
       if (isModuleObject(value)) return `${moduleClassName(value)} (whole model)`;
-      return callable.kind === 'global' ? `${qualifiedName(callable)}(${args.map((arg) => reprOf(arg)).join(', ')})` : 'object';
+      return callable.kind === 'global' ? `${qualifiedName(callable)}(${args.map((arg) => pyRepr(arg, { maxItems: 8, maxDepth: 3 })).join(', ')})` : 'object';
     }
   }
 }
 
 /** A short Python-like repr of plain values (`(2, 3)`, `'cpu'`), `…` for anything bigger or deeper. */
-function reprOf(value: PyValue, depth = 0): string {
-  const inner = (item: PyValue): string => (depth >= 3 ? '…' : reprOf(item, depth + 1));
-  switch (value.kind) {
-    case 'int':
-      return value.value.toString();
-    case 'float':
-      return String(value.value);
-    case 'str':
-      return `'${value.value}'`;
-    case 'bool':
-      return value.value ? 'True' : 'False';
-    case 'none':
-      return 'None';
-    case 'tuple':
-      return value.items.length <= 8 ? `(${value.items.map(inner).join(', ')}${value.items.length === 1 ? ',' : ''})` : '(…)';
-    case 'list':
-      return value.items.length <= 8 ? `[${value.items.map(inner).join(', ')}]` : '[…]';
-    default:
-      return '…';
-  }
-}
 
 function uniqueStorageBytes(root: PyValue): number {
   const seen = new Set<Storage>();

@@ -1,4 +1,4 @@
-import { dictGet, keyText, type PyDict, type PyObject, type PyValue } from './pickle/value.js';
+import { dictGet, keyText, None, pyRepr, type PyObject, type PyValue } from './pickle/value.js';
 import { isModuleObject, moduleClassName, objectState } from './state-dict.js';
 
 /**
@@ -111,7 +111,7 @@ function extraRepr(module: PyObject): string {
   if (base === undefined) return '';
   const value = (name: string): PyValue | undefined => dictGet(state, name);
   const str: Attr = (name) => pyStr(value(name));
-  const repr: Attr = (name) => pyRepr(value(name));
+  const repr: Attr = (name) => pyRepr(value(name) ?? None);
   const has = (dict: string, name: string): boolean => {
     const d = value(dict);
     const v = d?.kind === 'dict' ? dictGet(d, name) : undefined;
@@ -320,59 +320,9 @@ function pyNumber(value: PyValue | undefined): number | undefined {
   return undefined;
 }
 
-/** Python's `str()` of a value: strings bare, everything else as `repr()`. */
-export function pyStr(value: PyValue | undefined): string {
+/** Python's `str()` of an attribute: strings bare, everything else as `repr()`; a missing one as None. */
+function pyStr(value: PyValue | undefined): string {
   if (value?.kind === 'str') return value.value;
-  return pyRepr(value);
+  return pyRepr(value ?? None);
 }
 
-/** Python's `repr()` of the plain values module attributes hold. */
-export function pyRepr(value: PyValue | undefined): string {
-  if (value === undefined) return 'None';
-  switch (value.kind) {
-    case 'none':
-      return 'None';
-    case 'bool':
-      return value.value ? 'True' : 'False';
-    case 'int':
-      return value.value.toString();
-    case 'float':
-      return pyFloatRepr(value.value);
-    case 'str':
-      return pyStrRepr(value.value);
-    case 'tuple':
-      return value.items.length === 1 ? `(${pyRepr(value.items[0])},)` : `(${value.items.map(pyRepr).join(', ')})`;
-    case 'list':
-      return `[${value.items.map(pyRepr).join(', ')}]`;
-    case 'dict':
-      return `{${(value as PyDict).entries.map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`;
-    default:
-      return `<${value.kind}>`;
-  }
-}
-
-/** `repr(float)`: the shortest digits that round-trip, fixed between 1e-4 and 1e16, else `1e-05` style. */
-export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'nan';
-  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const [mantissa, exponentText] = x.toExponential().split('e') as [string, string];
-  const exponent = Number(exponentText);
-  const sign = mantissa.startsWith('-') ? '-' : '';
-  const digits = mantissa.replace('-', '').replace('.', '');
-  if (exponent < -4 || exponent >= 16) {
-    const body = digits.length === 1 ? digits : `${digits[0]}.${digits.slice(1)}`;
-    return `${sign}${body}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
-  }
-  if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
-  const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
-  const fraction = digits.slice(exponent + 1);
-  return `${sign}${whole}.${fraction === '' ? '0' : fraction}`;
-}
-
-/** `repr(str)`: single quotes unless the text holds one and no double quote. */
-function pyStrRepr(text: string): string {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  const escaped = text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
-  return `${quote}${quote === "'" ? escaped.replace(/'/g, "\\'") : escaped}${quote}`;
-}

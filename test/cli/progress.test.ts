@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Progress, progressLine } from '../../src/cli/report.js';
-import { largeScratchDir, ROOT } from '../helpers/cli.js';
+import { largeScratchDir, ROOT, sparseSafetensors } from '../helpers/cli.js';
 
 describe('progress', () => {
   it('a line says how much of how much, how fast, and how long is left', () => {
@@ -52,15 +51,7 @@ describe('progress on a terminal, as a user sees it', () => {
   const dir = largeScratchDir('modsurg-progress-', 8 * 2 ** 30);
   it('a 2 GiB write draws the bar from its first second, under a pseudo-terminal', () => {
     const input = join(dir, 'big.safetensors');
-    const bytes = 2 ** 31;
-    let header = JSON.stringify({ w: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } });
-    header += ' '.repeat((8 - (header.length % 8)) % 8);
-    const length = Buffer.alloc(8);
-    length.writeBigUInt64LE(BigInt(header.length));
-    const fd = openSync(input, 'w');
-    writeSync(fd, Buffer.concat([length, Buffer.from(header)]));
-    ftruncateSync(fd, 8 + header.length + bytes);
-    closeSync(fd);
+    sparseSafetensors(input, 2 ** 31);
     const command = `${process.execPath} ${join(ROOT, 'bin/run.js')} convert ${input} -o ${join(dir, 'out.pth')}`;
     const terminal = spawnSync('script', ['-qfec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     expect(terminal.status, terminal.stderr).toBe(0);

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 
 /**
  * Every command's --json report opens with the same envelope (docs/json.md): command, inputs, output,
@@ -42,7 +41,7 @@ describe('--json', () => {
   it('every command opens its report with command, inputs, output, ok, warnings', async () => {
     const commands = new Set<string>();
     for (const run of RUNS) {
-      const result = await runInProcess([...run.args, '--json']);
+      const result = modsurg([...run.args, '--json']);
       expect(result.status, `${run.args.join(' ')}: ${result.stderr}`).toBe(run.ok === false ? 1 : 0);
       expect(result.stderr, run.args[0]).toBe('');
       const report = JSON.parse(result.stdout) as Record<string, unknown>;
@@ -58,7 +57,7 @@ describe('--json', () => {
   }, 120_000);
 
   it('warnings go into the report, not onto stderr as text', async () => {
-    const result = await runInProcess(['strip-prefix', fixture('resnet_sd.pth'), '-o', out('w.pth'), '--json']);
+    const result = modsurg(['strip-prefix', fixture('resnet_sd.pth'), '-o', out('w.pth'), '--json']);
     expect(result.stderr).toBe('');
     expect((JSON.parse(result.stdout) as { warnings: string[] }).warnings).toEqual([expect.stringMatching(/^no key starts with 'module\.'/)]);
   });
@@ -66,7 +65,7 @@ describe('--json', () => {
   it('a failure is a JSON object on stderr, exit 2, nothing on stdout: the envelope with the error', async () => {
     const missing = out('missing.pth');
     for (const args of [['inspect', missing], ['convert', missing, '-o', out('x.pth')], ['run', fixture('resnet_dp.pth')], ['scan', missing]]) {
-      const result = await runInProcess([...args, '--json']);
+      const result = modsurg([...args, '--json']);
       expect(result.status, args[0]).toBe(2);
       if (args[0] === 'scan') continue; // scan reports an unreadable file in its report (files[].error), with exit 2
       expect(result.stdout, args[0]).toBe('');

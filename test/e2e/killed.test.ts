@@ -1,8 +1,8 @@
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { fixture, modsurg, ROOT, scratchDir, succeeds } from '../helpers/cli.js';
+import { fixture, modsurg, ROOT, scratchDir, sparseSafetensors, succeeds } from '../helpers/cli.js';
 
 /**
  * A write stopped by a signal — Ctrl-C (SIGINT), SIGTERM, even SIGKILL — in the middle of writing
@@ -13,26 +13,13 @@ import { fixture, modsurg, ROOT, scratchDir, succeeds } from '../helpers/cli.js'
  */
 const dir = scratchDir();
 
-/** A 512 MiB safetensors file of zeros, stored sparse: converting it writes every byte, which takes a while. */
-function bigSafetensors(path: string): void {
-  const bytes = 512 << 20;
-  let header = JSON.stringify({ w: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } });
-  header += ' '.repeat((8 - (header.length % 8)) % 8);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
-  const fd = openSync(path, 'w');
-  writeSync(fd, Buffer.concat([length, Buffer.from(header)]));
-  ftruncateSync(fd, 8 + header.length + bytes);
-  closeSync(fd);
-}
-
 const temporaries = (): string[] => readdirSync(dir).filter((name) => name.endsWith('.tmp'));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a write stopped by a signal', () => {
   it.each(['SIGINT', 'SIGTERM', 'SIGKILL'] as const)('%s mid-write: stops within half a second, target untouched, no temporary left', async (signal) => {
     const input = join(dir, 'big.safetensors');
-    if (!existsSync(input)) bigSafetensors(input);
+    if (!existsSync(input)) sparseSafetensors(input, 512 << 20);
     const target = join(dir, `out-${signal}.pth`);
     const child = spawn(process.execPath, [join(ROOT, 'bin/run.js'), 'convert', input, '-o', target, '-q'], { stdio: 'ignore' });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, sig) => resolve({ code, signal: sig })));

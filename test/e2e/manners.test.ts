@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 
 /** The manners of the CLI a new user meets first: help, typos, missing arguments, paths, prefixes. */
 const dir = scratchDir();
@@ -31,10 +30,10 @@ describe('help and typos', () => {
   });
 
   it('a missing argument is named, with what it is, on one line', async () => {
-    const run = await runInProcess(['inspect']);
+    const run = modsurg(['inspect']);
     expect(run.status).toBe(2);
     expect(one(run.stderr)).toBe('error: Missing 1 required arg: input (input file, or - for stdin)');
-    expect(one((await runInProcess(['diff', fixture('resnet_sd.pth')])).stderr)).toBe('error: Missing 1 required arg: b (second checkpoint)');
+    expect(one((modsurg(['diff', fixture('resnet_sd.pth')])).stderr)).toBe('error: Missing 1 required arg: b (second checkpoint)');
   });
 });
 
@@ -42,14 +41,14 @@ describe('paths and kinds of file', () => {
   it('a missing folder, a folder as the output, a checkpoint given to run: said as such before any work', async () => {
     mkdirSync(join(dir, 'adir'), { recursive: true });
     const nodir = join(dir, 'nodir', 'x.pth');
-    expect(one((await runInProcess(['strip-prefix', fixture('resnet_dp.pth'), '-o', nodir])).stderr)).toBe(`error: ${nodir}: folder ${join(dir, 'nodir')} does not exist`);
+    expect(one((modsurg(['strip-prefix', fixture('resnet_dp.pth'), '-o', nodir])).stderr)).toBe(`error: ${nodir}: folder ${join(dir, 'nodir')} does not exist`);
     for (const input of [fixture('resnet_dp.pth'), fixture('resnet.onnx')]) {
-      const run = await runInProcess(['convert', input, '-o', join(dir, 'adir')]);
+      const run = modsurg(['convert', input, '-o', join(dir, 'adir')]);
       expect(run.status).toBe(2);
       expect(one(run.stderr)).toBe(`error: ${join(dir, 'adir')}: is a directory; name the file to write in it`);
     }
     for (const args of [['run', fixture('resnet_dp.pth')], ['verify', fixture('resnet_dp.pth'), fixture('resnet.onnx')], ['add-output', fixture('resnet_dp.pth'), '-o', join(dir, 'x.onnx'), '--tensor', 'x']]) {
-      const run = await runInProcess(args);
+      const run = modsurg(args);
       expect(run.status, args[0]).toBe(2);
       expect(one(run.stderr), args[0]).toBe(`error: ${fixture('resnet_dp.pth')}: is a PyTorch checkpoint, not an ONNX model (torch.onnx.export makes one)`);
     }
@@ -59,12 +58,12 @@ describe('paths and kinds of file', () => {
 
 describe('prefixes', () => {
   it("--prefix module (no dot) warns and suggests module.; add-prefix net too", async () => {
-    const strip = await runInProcess(['strip-prefix', fixture('resnet_dp.pth'), '--prefix', 'module', '-o', join(dir, 'a.pth')]);
+    const strip = modsurg(['strip-prefix', fixture('resnet_dp.pth'), '--prefix', 'module', '-o', join(dir, 'a.pth')]);
     expect(strip.status).toBe(0);
     expect(one(strip.stderr)).toBe("warning: --prefix 'module' has no trailing dot, so keys become '.conv1.weight'; did you mean --prefix 'module.'?");
-    const add = await runInProcess(['add-prefix', fixture('resnet_sd.pth'), '--prefix', 'net', '-o', join(dir, 'b.pth')]);
+    const add = modsurg(['add-prefix', fixture('resnet_sd.pth'), '--prefix', 'net', '-o', join(dir, 'b.pth')]);
     expect(one(add.stderr)).toBe("warning: --prefix 'net' has no trailing dot, so keys become 'netconv1.weight'; did you mean --prefix 'net.'?");
-    expect((await runInProcess(['strip-prefix', fixture('resnet_dp.pth'), '-o', join(dir, 'c.pth')])).stderr).toBe('');
+    expect((modsurg(['strip-prefix', fixture('resnet_dp.pth'), '-o', join(dir, 'c.pth')])).stderr).toBe('');
   });
 });
 
@@ -80,7 +79,7 @@ describe('reports', () => {
     writeFileSync(path, corrupt);
     // (to safetensors, whose writer reads every tensor: a torch zip output would copy it verbatim, CRC and all)
     for (const args of [['strip-prefix', path, '-o', join(dir, 'never.safetensors')], ['convert', path, '-o', join(dir, 'never.safetensors')]]) {
-      const run = await runInProcess(args);
+      const run = modsurg(args);
       expect(run.status, args[0]).toBe(2);
       expect(run.stdout, args[0]).toBe('');
       expect(one(run.stderr)).toMatch(/corrupt\.pth: zip member \S+ is corrupt \(CRC-32 mismatch\)$/);
@@ -89,11 +88,11 @@ describe('reports', () => {
   });
 
   it('-q silences the notes (ran on: cpu …) and the report; warnings stay', async () => {
-    const loud = await runInProcess(['run', fixture('resnet.onnx'), '--ep', 'cpu']);
+    const loud = modsurg(['run', fixture('resnet.onnx'), '--ep', 'cpu']);
     expect(loud.stderr).toMatch(/^ran on: cpu/m);
-    const quiet = await runInProcess(['run', fixture('resnet.onnx'), '--ep', 'cpu', '-q']);
+    const quiet = modsurg(['run', fixture('resnet.onnx'), '--ep', 'cpu', '-q']);
     expect([quiet.status, quiet.stdout, quiet.stderr]).toEqual([0, '', '']);
-    const warned = await runInProcess(['strip-prefix', fixture('resnet_sd.pth'), '-o', join(dir, 'q.pth'), '-q']);
+    const warned = modsurg(['strip-prefix', fixture('resnet_sd.pth'), '-o', join(dir, 'q.pth'), '-q']);
     expect(warned.stdout).toBe('');
     expect(one(warned.stderr)).toMatch(/^warning: no key starts with 'module\.'/);
   });
@@ -113,9 +112,9 @@ describe('words', () => {
   });
 
   it("an ONNX model's tree has no stray first lines: a module's own ops get a line of their own", async () => {
-    const classic = (await runInProcess(['inspect', fixture('resnet.onnx')])).stdout;
+    const classic = (modsurg(['inspect', fixture('resnet.onnx')])).stdout;
     expect(classic).toContain('  Model(\n    (own ops): Flatten\n    (conv1): Conv');
-    const dynamo = (await runInProcess(['inspect', fixture('resnet_dynamo.onnx')])).stdout;
+    const dynamo = (modsurg(['inspect', fixture('resnet_dynamo.onnx')])).stdout;
     expect(dynamo).toMatch(/ {2}TinyResNet\(\n {4}\(own ops\): Reshape {2}int64: \S+\[2\]\n/);
     for (const text of [classic, dynamo]) expect(text).not.toMatch(/\w\( {2}\S/);
   });

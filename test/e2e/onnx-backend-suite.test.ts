@@ -10,7 +10,6 @@ import { parseProviderChoice } from '../../src/runtime/providers.js';
 import { loadReferences, type Reference } from '../../src/runtime/references.js';
 import { compareOutputs, referenceTensors, runModel } from '../../src/runtime/run-model.js';
 import { modsurg, scratchDir } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
 
 /**
@@ -93,7 +92,7 @@ describe.skipIf(!ORACLE_PYTHON)(`the ONNX backend test suite${ORACLE_SKIP}`, () 
     expect(sample.length).toBeGreaterThan(18);
     const failures: string[] = [];
     for (const { c, d } of sample) {
-      const result = await runInProcess(['run', join(c.dir, 'model.onnx'), '--ep', 'cpu', '--strict', '-i', d.inputs!, '--compare', d.expected!, '--atol', '1e-7', '--rtol', '1e-3', '-q']);
+      const result = modsurg(['run', join(c.dir, 'model.onnx'), '--ep', 'cpu', '--strict', '-i', d.inputs!, '--compare', d.expected!, '--atol', '1e-7', '--rtol', '1e-3', '-q']);
       if (result.status !== 0) failures.push(`${c.name}: exit ${result.status} ${result.stderr.trim()}`);
     }
     expect(failures).toEqual([]);

@@ -2,7 +2,6 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixture, modsurg, scratchDir, succeeds } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 import { FORWARD_ATOL, ORACLE_PYTHON, ORACLE_SKIP, oracle, python } from '../helpers/oracle.js';
 
 /** `inspect` and `convert` on ONNX models, end to end; the written models are judged by onnx and onnxruntime. */
@@ -13,7 +12,7 @@ const run = succeeds;
 
 /** In process (the CLI's own entry point, as bin/run.js calls it): many refusals need no Node start-up each. */
 async function fails(args: string[], message: RegExp): Promise<void> {
-  const result = await runInProcess(args);
+  const result = modsurg(args);
   expect(result.status).toBe(2);
   expect(result.stderr).toMatch(message);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);

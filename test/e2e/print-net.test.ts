@@ -3,7 +3,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 import { ORACLE_PYTHON, ORACLE_SKIP } from '../helpers/oracle.js';
 
 /**
@@ -27,7 +26,7 @@ describe.skipIf(!ORACLE_PYTHON)(`inspect prints what print(model) prints${ORACLE
     expect(names).toEqual(expect.arrayContaining(['torchvision_resnet50', 'tutorial_resnet50_new_fc', 'tutorial_model_net', 'tutorial_sequential', 'tutorial_ordereddict', 'tutorial_modulelist', 'tutorial_moduledict', 'unet', 'dataparallel', 'layer_zoo', 'timm_vit_tiny_patch16_224']));
     const differing: string[] = [];
     for (const name of names) {
-      const run = await runInProcess(['inspect', join(dir, `${name}.pth`), '--repr']);
+      const run = modsurg(['inspect', join(dir, `${name}.pth`), '--repr']);
       expect(run.status, `${name}: ${run.stderr}`).toBe(0);
       if (run.stdout !== readFileSync(join(dir, `${name}.txt`), 'utf8')) differing.push(name);
     }
@@ -48,18 +47,18 @@ describe.skipIf(!ORACLE_PYTHON)(`inspect prints what print(model) prints${ORACLE
 
   it('--names lists named_modules(), as torch does: module.layer1.0.downsample behind DataParallel', async () => {
     for (const name of ['dataparallel', 'torchvision_resnet50', 'tutorial_moduledict', 'timm_convnext_atto']) {
-      const run = await runInProcess(['inspect', join(dir, `${name}.pth`), '--names']);
+      const run = modsurg(['inspect', join(dir, `${name}.pth`), '--names']);
       expect(run.stdout, name).toBe(readFileSync(join(dir, `${name}.names`), 'utf8'));
     }
     expect(readFileSync(join(dir, 'dataparallel.names'), 'utf8')).toContain('module.layer2.0.downsample\n');
   });
 
   it('inspect shows the printed model for a whole-model pickle, and a tree marked as inferred for a state dict', async () => {
-    const whole = await runInProcess(['inspect', join(dir, 'unet.pth')]);
+    const whole = modsurg(['inspect', join(dir, 'unet.pth')]);
     expect(whole.stdout).toContain('the model, as print(model) shows it:\n  UNet(\n    (inc): DoubleConv(');
-    const plain = await runInProcess(['inspect', fixture('resnet_sd.pth')]);
+    const plain = modsurg(['inspect', fixture('resnet_sd.pth')]);
     expect(plain.stdout).toMatch(/modules \(inferred from the keys and shapes; a whole-model pickle would name them\):\n {2}Module\(/);
-    const refused = await runInProcess(['inspect', fixture('resnet_sd.pth'), '--repr']);
+    const refused = modsurg(['inspect', fixture('resnet_sd.pth'), '--repr']);
     expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(/resnet_sd\.pth: holds no pickled model, only tensors: print\(model\) needs the modules torch\.save\(model\) writes/);
   });

@@ -3,7 +3,6 @@ import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
 
 /**
@@ -103,13 +102,13 @@ describe.skipIf(!ORACLE_PYTHON)(`scan: every malicious file flagged, no benign o
     for (const [i, entry] of corpus.entries()) {
       const out = join(dir, `plain${i}.pth`);
       // in process (the CLI's own entry point): the whole corpus twice through a new process each would take a minute
-      const converted = await runInProcess(['convert', join(dir, entry.file), '-o', out]);
+      const converted = modsurg(['convert', join(dir, entry.file), '-o', out]);
       // refused naming what it would not copy, or written without the payload (an unreferenced .pkl member is not part of the checkpoint)
-      if (converted.status === 0) expect((await runInProcess(['scan', out])).status, entry.file).toBe(0);
+      if (converted.status === 0) expect((modsurg(['scan', out])).status, entry.file).toBe(0);
       else expect([converted.status, converted.stderr.split('\n').filter((l) => l.startsWith('error: ')).length], entry.file).toEqual([2, 1]);
       rmSync(out, { force: true });
       const dropped = join(dir, `dropped${i}.pth`);
-      const kept = await runInProcess(['convert', join(dir, entry.file), '-o', dropped, '--drop-unsafe']);
+      const kept = modsurg(['convert', join(dir, entry.file), '-o', dropped, '--drop-unsafe']);
       if (kept.status === 0) {
         outputs.push(dropped);
         if (converted.status !== 0 && /cannot write/.test(converted.stderr)) expect(kept.stderr, entry.file).toMatch(/^warning: .*left out \d+ values? torch\.load\(weights_only=True\) would refuse: /);

@@ -3,12 +3,12 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync
 import { basename, join } from 'node:path';
 import { expect } from 'vitest';
 import { python } from '../helpers/oracle.js';
-import { runInProcess } from '../helpers/in-process.js';
+import { modsurgMeasured } from '../helpers/cli.js';
 import { Random, truncations, type Mutant } from './mutate.js';
 
 /**
- * Runs mutants of one reader's seed file through the CLI (in process: `runCli`, the entry point
- * bin/run.js calls) and holds every run to the promise: exit 0 (1 where a command reports a finding or
+ * Runs mutants of one reader's seed file through the CLI (the worker's CLI server: `runCli`, the entry
+ * point bin/run.js calls) and holds every run to the promise: exit 0 (1 where a command reports a finding or
  * a difference) or 2; on 2 one `error:` line that names the file, no stack, nothing internal, nothing
  * unescaped; no output left on failure, no temporary ever; bounded time and memory; and every output
  * written accepted by the reference reader (torch, safetensors, onnx), judged in one batch at the end.
@@ -63,7 +63,7 @@ export async function fuzz(options: {
     writeFileSync(file, mutant.bytes);
     const commands = options.commands(file, outDir);
     const command = commands[index % commands.length]!;
-    const result = await runInProcess(command.args);
+    const result = modsurgMeasured(command.args);
     report.runs++;
     report.byStatus[result.status] = (report.byStatus[result.status] ?? 0) + 1;
     const problem = judgeRun(command, result, file, outDir);
@@ -88,10 +88,9 @@ export async function fuzz(options: {
   return report;
 }
 
-function judgeRun(command: FuzzCommand, result: { status: number; stdout: string; stderr: string; ms: number }, file: string, outDir: string): string | undefined {
+function judgeRun(command: FuzzCommand, result: { status: number; stdout: string; stderr: string; ms: number; rss: number }, file: string, outDir: string): string | undefined {
   if (result.ms > MAX_MS) return `took ${Math.round(result.ms)} ms`;
-  const rss = process.memoryUsage().rss;
-  if (rss > MAX_RSS) return `the process grew to ${Math.round(rss / 2 ** 20)} MiB`;
+  if (result.rss > MAX_RSS) return `the process grew to ${Math.round(result.rss / 2 ** 20)} MiB`;
   const allowed = [0, 2, ...(command.answers ?? [])];
   if (!allowed.includes(result.status)) return `exit ${result.status}`;
   const lines = result.stderr.split('\n').filter((line) => line !== '');

@@ -6,7 +6,6 @@ import { readCheckpoint } from '../../src/checkpoint/files.js';
 import { metadataOf, stateDictTensors } from '../../src/checkpoint/state-dict.js';
 import { keyText, type PyDict } from '../../src/checkpoint/pickle/value.js';
 import { fixture, modsurg, scratchDir } from '../helpers/cli.js';
-import { runInProcess } from '../helpers/in-process.js';
 
 /** replace-head as a user runs it: reports, errors, exit codes (no Python needed). */
 const dir = scratchDir();
@@ -15,7 +14,7 @@ const SPEC = 'fc1=Linear(8,6),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(6,3)
 
 /** In process (the CLI's own entry point, as bin/run.js calls it): a dozen refusals need no dozen Node start-ups. */
 async function fails(args: string[], line: string | RegExp, output = out('never.pth')): Promise<void> {
-  const result = await runInProcess(['replace-head', ...args, '-o', output]);
+  const result = modsurg(['replace-head', ...args, '-o', output]);
   expect(result.status).toBe(2);
   const lines = result.stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);

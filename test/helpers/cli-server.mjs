@@ -5,7 +5,7 @@
 //
 // usage: node cli-server.mjs REQUEST_FIFO RESPONSE_FIFO
 //   request:  {"args": [...], "env": {NAME: VALUE}}
-//   reply:    {"status": N, "stdout": BASE64, "stderr": TEXT}
+//   reply:    {"status": N, "stdout": BASE64, "stderr": TEXT, "ms": N, "rss": N}  (time taken; this process's RSS after)
 // Commands whose data goes to stdout (-o -) or that read stdin are not sent here (test/helpers/cli.ts
 // spawns those): data is written to file descriptor 1 directly, which this process cannot capture.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
@@ -50,6 +50,7 @@ async function run({ args, env = {} }) {
   process.stdout.write = capture(out);
   process.stderr.write = capture(err);
   process.exitCode = 0;
+  const started = performance.now();
   try {
     await runCli(args, config);
   } catch (error) {
@@ -64,7 +65,7 @@ async function run({ args, env = {} }) {
   }
   const status = Number(process.exitCode ?? 0);
   process.exitCode = 0;
-  return { status, stdout: Buffer.concat(out).toString('base64'), stderr: Buffer.concat(err).toString('utf8') };
+  return { status, stdout: Buffer.concat(out).toString('base64'), stderr: Buffer.concat(err).toString('utf8'), ms: performance.now() - started, rss: process.memoryUsage().rss };
 }
 
 for (let line = nextLine(); line !== undefined; line = nextLine()) {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
@@ -23,11 +23,7 @@ export interface CliResult {
  * a Node start-up and a load of onnxruntime per command; MODSURG_TEST_SPAWN=1 spawns every one.
  */
 export function modsurg(args: string[], options: { input?: Buffer | string; env?: Record<string, string> } = {}): CliResult {
-  if (options.input === undefined && !writesDataToStdout(args) && process.env.MODSURG_TEST_SPAWN !== '1') {
-    const reply = cliServer().request({ args, env: { NO_COLOR: '1', ...options.env } });
-    const stdoutBytes = Buffer.from(String(reply.stdout), 'base64');
-    return { status: Number(reply.status), stdout: stdoutBytes.toString('utf8'), stderr: String(reply.stderr), stdoutBytes };
-  }
+  if (options.input === undefined && !writesDataToStdout(args) && process.env.MODSURG_TEST_SPAWN !== '1') return modsurgMeasured(args, options.env);
   const result = spawnSync(process.execPath, [join(ROOT, 'bin/run.js'), ...args], {
     cwd: ROOT,
     input: options.input ?? '',
@@ -45,6 +41,16 @@ export function modsurg(args: string[], options: { input?: Buffer | string; env?
 /** `-o -` and friends: the data goes to file descriptor 1, which only a process of its own can give back. */
 function writesDataToStdout(args: readonly string[]): boolean {
   return args.some((arg, i) => (arg === '-' && ['-o', '--output', '--save', '--save-inputs'].includes(args[i - 1] ?? '')) || arg === '--output=-' || arg === '-o-') || args.includes('-');
+}
+
+/**
+ * A command run in the worker's CLI server, with the time it took and the server's resident memory
+ * after it (the fuzz suite's bounds). Only for commands that read no stdin and write no data to stdout.
+ */
+export function modsurgMeasured(args: string[], env: Record<string, string> = {}): CliResult & { ms: number; rss: number } {
+  const reply = cliServer().request({ args, env: { NO_COLOR: '1', ...env } });
+  const stdoutBytes = Buffer.from(String(reply.stdout), 'base64');
+  return { status: Number(reply.status), stdout: stdoutBytes.toString('utf8'), stderr: String(reply.stderr), stdoutBytes, ms: Number(reply.ms), rss: Number(reply.rss) };
 }
 
 let server: FifoServer | undefined;
@@ -86,4 +92,19 @@ export function largeScratchDir(prefix: string, memoryAbove: number): string {
   const dir = mkdtempSync(join('/dev/shm', prefix));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A safetensors file of one float32 tensor of zeros, `bytes` long, stored sparse: quick to make, slow to convert. */
+export function sparseSafetensors(path: string, bytes: number): void {
+  let header = JSON.stringify({ w: { dtype: 'F32', shape: [bytes / 4], data_offsets: [0, bytes] } });
+  header += ' '.repeat((8 - (header.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(header.length));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, Buffer.concat([length, Buffer.from(header)]));
+    ftruncateSync(fd, 8 + header.length + bytes);
+  } finally {
+    closeSync(fd);
+  }
 }

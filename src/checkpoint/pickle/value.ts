@@ -208,3 +208,83 @@ export function walkValues(root: PyValue, enter: (place: ValuePlace) => boolean)
     else if (value.kind === 'list' || value.kind === 'tuple') for (let i = value.items.length - 1; i >= 0; i--) stack.push({ value: value.items[i]!, parent: place, key: String(i) });
   }
 }
+
+/**
+ * Python's `repr()` of an inert value, as Python prints it for the plain values (ints, floats — shortest
+ * round-trip digits, `1e-05` —, quoted strings, tuples with their trailing comma, lists, dicts); globals
+ * as `module.name`, objects as the call that made them, sets sorted (their order in a file is arbitrary).
+ * `maxItems` and `maxDepth` abbreviate with `…` for one-line descriptions; the default depth bound only
+ * keeps a hostile file's nesting from exhausting the stack.
+ */
+export function pyRepr(value: PyValue, limits: { maxItems?: number; maxDepth?: number } = {}): string {
+  const maxItems = limits.maxItems ?? Infinity;
+  const maxDepth = limits.maxDepth ?? 2000;
+  const repr = (v: PyValue, depth: number): string => {
+    const items = (list: readonly PyValue[], open: string, close: string, trailingComma = false): string => {
+      if (list.length > maxItems) return `${open}…${close}`;
+      if (depth >= maxDepth && list.length > 0) return `${open}…${close}`;
+      return `${open}${list.map((item) => repr(item, depth + 1)).join(', ')}${trailingComma && list.length === 1 ? ',' : ''}${close}`;
+    };
+    switch (v.kind) {
+      case 'none':
+        return 'None';
+      case 'bool':
+        return v.value ? 'True' : 'False';
+      case 'int':
+        return v.value.toString();
+      case 'float':
+        return pyFloatRepr(v.value);
+      case 'str':
+        return pyStrRepr(v.value);
+      case 'bytes':
+        return `b'${Buffer.from(v.value).toString('hex')}'`;
+      case 'tuple':
+        return items(v.items, '(', ')', true);
+      case 'list':
+        return items(v.items, '[', ']');
+      case 'set': {
+        if (v.items.length > maxItems || (depth >= maxDepth && v.items.length > 0)) return `${v.frozen ? 'frozenset(' : ''}{…}${v.frozen ? ')' : ''}`;
+        const inner = `{${v.items.map((item) => repr(item, depth + 1)).sort().join(', ')}}`;
+        return v.frozen ? `frozenset(${inner})` : inner;
+      }
+      case 'dict':
+        if (v.entries.length > maxItems || (depth >= maxDepth && v.entries.length > 0)) return '{…}';
+        return `{${v.entries.map(([k, item]) => `${repr(k, depth + 1)}: ${repr(item, depth + 1)}`).join(', ')}}`;
+      case 'global':
+        return qualifiedName(v);
+      case 'object':
+        return `${v.callable.kind === 'global' ? qualifiedName(v.callable) : 'object'}${items(v.args, '(', ')')}`;
+      case 'tensor':
+        return `tensor(${v.tensor.dtype}, [${v.tensor.shape.join(', ')}])`;
+      case 'storage':
+        return `storage(${v.storage.dtype}, ${v.storage.numel})`;
+    }
+  };
+  return repr(value, 0);
+}
+
+/** `repr(float)`: the shortest digits that round-trip, fixed between 1e-4 and 1e16, else `1e-05` style. */
+export function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const [mantissa, exponentText] = x.toExponential().split('e') as [string, string];
+  const exponent = Number(exponentText);
+  const sign = mantissa.startsWith('-') ? '-' : '';
+  const digits = mantissa.replace('-', '').replace('.', '');
+  if (exponent < -4 || exponent >= 16) {
+    const body = digits.length === 1 ? digits : `${digits[0]}.${digits.slice(1)}`;
+    return `${sign}${body}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+  }
+  if (exponent < 0) return `${sign}0.${'0'.repeat(-exponent - 1)}${digits}`;
+  const whole = digits.slice(0, exponent + 1).padEnd(exponent + 1, '0');
+  const fraction = digits.slice(exponent + 1);
+  return `${sign}${whole}.${fraction === '' ? '0' : fraction}`;
+}
+
+/** `repr(str)`: single quotes unless the text holds one and no double quote. */
+function pyStrRepr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  const escaped = text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+  return `${quote}${quote === "'" ? escaped.replace(/'/g, "\\'") : escaped}${quote}`;
+}
