@@ -148,7 +148,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
     built = {}
-    hub.import_hub()
+    if not hub.import_hub():
+        sys.exit("the hub packages are missing: bash scripts/setup-oracle.sh --with-hub")
     from torchvision.models import resnet
 
     built["torchvision_resnet50"] = resnet.resnet50()
