@@ -33,6 +33,7 @@ const RUNS: { args: string[]; inputs: string[]; output: string | null; ok?: bool
   { args: ['load-weights', rw('hub_timm_vit.onnx'), '--weights', rw('hub_timm_vit_finetuned.safetensors'), '-o', out('j.onnx')], inputs: [rw('hub_timm_vit.onnx'), rw('hub_timm_vit_finetuned.safetensors')], output: out('j.onnx') },
   { args: ['run', fixture('resnet.onnx'), '--ep', 'cpu', '-i', `input=${fixture('resnet_input.npy')}`, '--compare', `output=${fixture('resnet_output.npy')}`], inputs: [fixture('resnet.onnx'), fixture('resnet_input.npy'), fixture('resnet_output.npy')], output: null },
   { args: ['verify', fixture('resnet.onnx'), fixture('resnet_dynamo.onnx'), '--ep', 'cpu'], inputs: [fixture('resnet.onnx'), fixture('resnet_dynamo.onnx')], output: null },
+  { args: ['view', fixture('resnet.onnx'), '-o', out('k.html')], inputs: [fixture('resnet.onnx')], output: out('k.html') },
   { args: ['clean', dir], inputs: [dir], output: null },
   { args: ['doctor'], inputs: [], output: null },
 ];
