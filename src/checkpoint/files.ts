@@ -86,7 +86,7 @@ export interface WriteOptions {
 
 /** A checkpoint ready to be written: what to write, and the input a copy of which holds most of it. */
 export interface CheckpointPlan {
-  write(sink: ByteSink, onProgress?: (bytes: number) => void): void;
+  write(sink: ByteSink): void;
   /** The output's size, where it is known before writing. */
   readonly size?: number;
   /** An input file whose copy already holds the output's storages where they belong (`OutputOptions.copyOf`). */
@@ -108,10 +108,7 @@ export function planCheckpoint(root: PyValue, format: CheckpointFormat, options:
       const layout = named(() => planTorchZip(plain, options.rootFolder === undefined ? {} : { rootFolder: options.rootFolder }));
       const copyOf = inputHoldingMost(layout);
       return {
-        write: (sink, onProgress) => {
-          let done = 0;
-          named(() => layout.write(sink, (member) => onProgress?.((done += member.size))));
-        },
+        write: (sink) => named(() => layout.write(sink)),
         size: layout.size,
         ...(copyOf ? { copyOf } : {}),
       };

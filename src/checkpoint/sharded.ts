@@ -183,14 +183,16 @@ export function planShardedCheckpoint(
     const plan = planCheckpoint(dict, format, { ...options, rootFolder: file.replace(/\.[^.]*$/, '') });
     size += plan.size ?? 0;
     shards.push({ file, keys: keys.length, bytes: keys.reduce((n, key) => n + bytesOf.get(key)!, 0) });
+    // progress is the bytes written so far over every shard: this one's, after the shards before it
+    let start = 0;
     files.push({
       target: join(folder, file),
       write: (sink: ByteSink) => {
-        const start = done;
-        plan.write(sink, (bytes) => options.onProgress?.((done = start + bytes)));
+        start = done;
+        plan.write(sink);
         done = start + sink.position;
       },
-      ...(plan.copyOf ? { options: { copyOf: plan.copyOf } } : {}),
+      options: { ...(plan.copyOf ? { copyOf: plan.copyOf } : {}), onProgress: (position) => options.onProgress?.(start + position) },
     });
   });
   const metadata = { ...(options.input?.sharded?.metadata ?? {}) };

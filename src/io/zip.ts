@@ -269,7 +269,7 @@ export class AlignedZipLayout {
     return total;
   }
 
-  write(sink: ByteSink, onMember?: (member: PlacedMember) => void): void {
+  write(sink: ByteSink): void {
     const crcs: number[] = [];
     for (const member of this.members) {
       expectPosition(sink, member.headerOffset, member.spec.name);
@@ -288,7 +288,6 @@ export class AlignedZipLayout {
             : Buffer.concat([u32(0x08074b50), u32(crc), u32(member.size), u32(member.size)]),
         );
       }
-      onMember?.(member);
     }
     expectPosition(sink, this.cdOffset, 'the central directory');
     this.members.forEach((member, i) => {
