@@ -10,7 +10,7 @@ import { isOnnxFile, openCheckpointInput, readCheckpointInput } from '../checkpo
 import { ModsurgError, withFile } from '../errors.js';
 import { readOnnxFile } from '../graph/files.js';
 import { completeInput, STDIO, writeOutput } from '../io/files.js';
-import { graphView } from '../view/onnx-view.js';
+import { graphView, type GraphView } from '../view/onnx-view.js';
 import { checkpointBody, graphSvg, page } from '../view/render.js';
 
 export default class View extends ModsurgCommand {
@@ -38,13 +38,12 @@ export default class View extends ModsurgCommand {
     try {
       if (isOnnxFile(source)) {
         const model = readOnnxFile(source);
-        const view = (() => {
-          try {
-            return graphView(model.graph);
-          } catch (error) {
-            throw withFile(error, source.name);
-          }
-        })();
+        let view: GraphView;
+        try {
+          view = graphView(model.graph);
+        } catch (error) {
+          throw withFile(error, source.name);
+        }
         const ops = view.nodes.filter((n) => n.kind === 'op').length;
         what = `${ops} nodes, ${view.modules.length} modules, ${model.graph.initializers.length} initializers`;
         const drawing = graphSvg(view);
