@@ -39,6 +39,40 @@ export interface DiffReport {
   readonly prefixHint?: { readonly side: 'a' | 'b'; readonly prefix: string };
 }
 
+/** `3 of 40 differ, max abs diff 0.01250`: how far apart two tensors' values are. */
+export function gapText(gap: ValueGap): string {
+  return gap.mismatched === 0 ? `all equal (max abs diff ${gap.maxAbsDiff.toPrecision(4)})` : `${gap.mismatched} of ${gap.numel} differ, max abs diff ${gap.maxAbsDiff.toPrecision(4)}`;
+}
+
+/** What a difference is, without its key: `shape [1000, 2048] → [10, 2048]`, `values differ: …`, `added`. */
+export function describeDifference(d: Difference): string {
+  switch (d.kind) {
+    case 'only-in-a':
+      return 'removed';
+    case 'only-in-b':
+      return 'added';
+    case 'dtype':
+      return `dtype ${d.a} → ${d.b}${d.values ? `, values: ${gapText(d.values)}` : ''}`;
+    case 'shape':
+      return `shape [${d.a.join(', ')}] → [${d.b.join(', ')}]`;
+    case 'values':
+      return `values differ: ${gapText(d)}`;
+    case 'value':
+      return `${d.a} → ${d.b}`;
+  }
+}
+
+/** One line naming what changed, by kind: `fc.weight, fc.bias removed, fc.fc1.weight, … added, bn.running_mean changed values`. */
+export function differenceSummary(differences: readonly Difference[]): string | undefined {
+  const verbs: [Difference['kind'], string][] = [['only-in-a', 'removed'], ['only-in-b', 'added'], ['shape', 'changed shape'], ['dtype', 'changed dtype'], ['values', 'changed values'], ['value', 'changed']];
+  const parts = verbs.flatMap(([kind, verb]) => {
+    const keys = differences.filter((d) => d.kind === kind).map((d) => d.key);
+    if (keys.length === 0) return [];
+    return [`${keys.slice(0, 4).join(', ')}${keys.length > 4 ? ` and ${keys.length - 4} more` : ''} ${verb}`];
+  });
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
 type Leaf = { kind: 'tensor'; tensor: Tensor } | { kind: 'value'; text: string };
 
 /** Every tensor and scalar of a checkpoint by key path; a state dict's own keys are kept whole. */

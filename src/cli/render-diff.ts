@@ -1,9 +1,5 @@
 import type { ChalkInstance } from 'chalk';
-import type { DiffReport, ValueGap } from '../checkpoint/diff.js';
-
-function gapText(gap: ValueGap): string {
-  return gap.mismatched === 0 ? `all equal (max abs diff ${gap.maxAbsDiff.toPrecision(4)})` : `${gap.mismatched} of ${gap.numel} differ, max abs diff ${gap.maxAbsDiff.toPrecision(4)}`;
-}
+import { describeDifference, type DiffReport } from '../checkpoint/diff.js';
 
 /** The human report of `diff`: one line per difference, then a summary. */
 export function renderDiff(report: DiffReport, a: string, b: string, c: ChalkInstance): string {
@@ -16,18 +12,8 @@ export function renderDiff(report: DiffReport, a: string, b: string, c: ChalkIns
       case 'only-in-b':
         lines.push(`${c.green('+')} ${d.key}  (only in ${b})`);
         break;
-      case 'dtype':
-        lines.push(`${c.yellow('~')} ${d.key}  dtype ${d.a} → ${d.b}${d.values ? `, values: ${gapText(d.values)}` : ''}`);
-        break;
-      case 'shape':
-        lines.push(`${c.yellow('~')} ${d.key}  shape [${d.a.join(', ')}] → [${d.b.join(', ')}]`);
-        break;
-      case 'values':
-        lines.push(`${c.yellow('~')} ${d.key}  values differ: ${gapText(d)}`);
-        break;
-      case 'value':
-        lines.push(`${c.yellow('~')} ${d.key}  ${d.a} → ${d.b}`);
-        break;
+      default:
+        lines.push(`${c.yellow('~')} ${d.key}  ${describeDifference(d)}`);
     }
   }
   for (const cast of report.casts) lines.push(`${c.dim('=')} ${cast.key}  dtype ${cast.a} → ${cast.b}, values within --atol (max abs diff ${cast.maxAbsDiff.toPrecision(4)})`);

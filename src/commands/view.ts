@@ -1,27 +1,35 @@
+import * as Args from '@oclif/core/args';
 import * as Flags from '@oclif/core/flags';
 import { extname } from 'node:path';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { fsyncFlag, inputArg, outputFlag } from '../cli/flags.js';
 import { formatBytes } from '../cli/render-inspect.js';
-import { dtypeInfo } from '../checkpoint/dtype.js';
-import { summarizeCheckpoint } from '../checkpoint/inspect.js';
-import type { ModuleNode } from '../checkpoint/module-tree.js';
-import { isOnnxFile, openCheckpointInput, readCheckpointInput } from '../checkpoint/sharded.js';
+import { isOnnxFile, openCheckpointInput, readCheckpointInput, type CheckpointInput } from '../checkpoint/sharded.js';
 import { ModsurgError, withFile } from '../errors.js';
-import { readOnnxFile } from '../graph/files.js';
+import { ExternalDataFiles } from '../graph/external-data.js';
+import { readOnnxModel, type OnnxModel } from '../graph/model.js';
 import { completeInput, STDIO, writeOutput } from '../io/files.js';
-import { graphView, type GraphView } from '../view/onnx-view.js';
-import { checkpointBody, graphSvg, page } from '../view/render.js';
+import { checkpointDiffPage, checkpointPage, graphDiffPage, graphPage, type ViewOutput } from '../view/pages.js';
 
 export default class View extends ModsurgCommand {
-  static override summary = 'Draw a model or a checkpoint as one self-contained HTML page (or an SVG), to look at in a browser.';
+  static override summary = 'Draw a model or a checkpoint, or what changed between two, as one self-contained HTML page (or an SVG).';
   static override description = [
-    'An ONNX model is drawn as its graph, top to bottom, laid out by dagre: every operator a box, graph inputs green, outputs orange, each tensor an arrow labelled with its dtype and shape where the model declares them, the initializers a node reads as a badge (◆N, named in its tooltip), and the modules the exporter recorded (layer1.0, fc) as boxes around their nodes.',
+    'An ONNX model is drawn as its graph, top to bottom, laid out by dagre: every operator a box, graph inputs green, outputs orange, each tensor an arrow labelled with its dtype and shape where the model declares them, the initializers a node reads as a badge (◆N, named in its tooltip), and the modules the exporter recorded (layer1.0, fc) as boxes around their nodes. Click a module\'s label to collapse it into one box, the box to expand it again; a graph of more than 300 boxes starts with modules collapsed.',
     "A checkpoint is drawn as its module tree, each module a collapsible section with its tensors' dtypes, shapes and parameter counts, under a bar of where the parameters are.",
+    'Given two files (two ONNX models or two checkpoints, typically before and after a surgery), the page shows what changed from the first to the second: added parts green, removed red, changed amber (a checkpoint\'s changed values with their largest difference), the rest grey and collapsed, and a summary at the top.',
     'The page needs nothing but itself: no network, no server; a search box outlines the nodes, modules, tensors and keys whose names match.',
   ].join('\n');
-  static override examples = ['<%= config.bin %> view model.onnx -o model.html', '<%= config.bin %> view model.onnx --svg -o model.svg', '<%= config.bin %> view checkpoint.pth -o checkpoint.html'];
-  static override args = { input: inputArg };
+  static override examples = [
+    '<%= config.bin %> view model.onnx -o model.html',
+    '<%= config.bin %> view model.onnx new_head.onnx -o diff.html',
+    '<%= config.bin %> view resnet50.pth resnet50_10.pth -o diff.html',
+    '<%= config.bin %> view model.onnx --svg -o model.svg',
+    '<%= config.bin %> view checkpoint.pth -o checkpoint.html',
+  ];
+  static override args = {
+    input: inputArg,
+    other: Args.string({ description: 'a second model or checkpoint: draw what changed from the first to it', required: false }),
+  };
   static override flags = {
     output: outputFlag,
     fsync: fsyncFlag,
@@ -32,39 +40,45 @@ export default class View extends ModsurgCommand {
     const { args, flags } = await this.parse(View);
     const reporter = this.reporter(flags, flags.output);
     const svg = flags.svg || extname(flags.output).toLowerCase() === '.svg';
-    const source = openCheckpointInput(args.input, { streaming: true });
-    let text: string;
-    let what: string;
+    const paths = args.other === undefined ? [args.input] : [args.input, args.other];
+    if (paths.filter((p) => p === STDIO).length > 1) throw new ModsurgError('only one of the two files can be stdin (-)');
+    const sources: CheckpointInput[] = [];
+    const externals: ExternalDataFiles[] = [];
+    let result: ViewOutput;
     try {
-      if (isOnnxFile(source)) {
-        const model = readOnnxFile(source);
-        let view: GraphView;
-        try {
-          view = graphView(model.graph);
-        } catch (error) {
-          throw withFile(error, source.name);
+      for (const path of paths) sources.push(openCheckpointInput(path, { streaming: args.other === undefined }));
+      const models = sources.filter(isOnnxFile);
+      if (models.length > 0) {
+        if (models.length < sources.length) throw new ModsurgError('is a checkpoint: view compares two ONNX models or two checkpoints', sources.find((s) => !isOnnxFile(s))!.name);
+        const read = models.map((source, i): OnnxModel => {
+          try {
+            return readOnnxModel(source, paths[i] === STDIO ? undefined : paths[i]);
+          } catch (error) {
+            throw withFile(error, source.name);
+          }
+        });
+        if (read.length === 1) result = graphPage(read[0]!.graph, sources[0]!.name, svg);
+        else {
+          for (const [i, model] of read.entries()) externals.push(new ExternalDataFiles(model.folder, sources[i]!.name));
+          result = graphDiffPage(read[0]!.graph, read[1]!.graph, [sources[0]!.name, sources[1]!.name], { a: { external: externals[0]!.opener }, b: { external: externals[1]!.opener } }, svg);
         }
-        const ops = view.nodes.filter((n) => n.kind === 'op').length;
-        what = `${ops} nodes, ${view.modules.length} modules, ${model.graph.initializers.length} initializers`;
-        const drawing = graphSvg(view);
-        text = svg ? drawing : page(source.name, what, drawing);
       } else {
-        if (svg) throw new ModsurgError('--svg draws an ONNX graph; a checkpoint is drawn as a page of its modules', source.name);
-        const checkpoint = readCheckpointInput(source);
-        completeInput(source);
-        const summary = summarizeCheckpoint(checkpoint);
-        if (summary.stateDicts.length === 0) throw new ModsurgError('holds no state dict to draw', source.name);
-        const bytesOf = (node: ModuleNode): number =>
-          node.tensors.reduce((n, t) => n + t.shape.reduce((m, d) => m * d, 1) * dtypeInfo(t.dtype).size, 0) + node.children.reduce((n, c) => n + bytesOf(c), 0);
-        what = `${summary.totals.tensors} tensors, ${summary.totals.params.toLocaleString('en-US')} parameters, ${formatBytes(summary.totals.bytes)}`;
-        const bodies = summary.stateDicts.map((sd) => `${summary.stateDicts.length > 1 ? `<h3>state dict ${sd.path === '' ? '' : `'${sd.path}'`}</h3>` : ''}${checkpointBody(sd.tree, bytesOf, sd.path === '' ? '' : `${sd.path}.`)}`);
-        text = page(source.name, what, bodies.join('\n'));
+        if (svg) throw new ModsurgError('--svg draws an ONNX graph; a checkpoint is drawn as a page of its modules', sources[0]!.name);
+        const checkpoints = sources.map((source) => {
+          const checkpoint = readCheckpointInput(source);
+          if (args.other === undefined) completeInput(source);
+          return checkpoint;
+        });
+        result = checkpoints.length === 1 ? checkpointPage(checkpoints[0]!, sources[0]!.name) : checkpointDiffPage(checkpoints[0]!, checkpoints[1]!, [sources[0]!.name, sources[1]!.name]);
       }
     } finally {
-      source.close();
+      for (const external of externals) external.close();
+      for (const source of sources) source.close();
     }
+    const text = result.text;
     await writeOutput(flags.output, (sink) => sink.write(Buffer.from(text, 'utf8')));
-    reporter.info(`${source.name} → ${flags.output}: ${what}${flags.output === STDIO ? '' : ` (${formatBytes(Buffer.byteLength(text))})`}`);
-    reporter.json({ inputs: [source.name], output: flags.output, format: svg ? 'svg' : 'html', bytes: Buffer.byteLength(text), summary: what });
+    const inputs = sources.map((s) => s.name);
+    reporter.info(`${inputs.join(' vs ')} → ${flags.output}: ${result.summary}${flags.output === STDIO ? '' : ` (${formatBytes(Buffer.byteLength(text))})`}`);
+    reporter.json({ inputs, output: flags.output, format: svg ? 'svg' : 'html', bytes: Buffer.byteLength(text), summary: result.summary });
   }
 }

@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +34,7 @@ describe('view', () => {
       const html = readFileSync(out, 'utf8');
       // self-contained: no script, style, image or link from anywhere
       expect(html, model).not.toMatch(/<(script|link|img|iframe)[^>]+(src|href)=/i);
-      expect(html.replace('http://www.w3.org/2000/svg', ''), model).not.toMatch(/https?:\/\//);
+      expect(html.replaceAll('http://www.w3.org/2000/svg', ''), model).not.toMatch(/https?:\/\//);
       const nodes = JSON.parse(modsurg(['inspect', model, '--json']).stdout).nodes as number;
       expect((html.match(/<g class="node op"/g) ?? []).length, model).toBe(nodes);
     }
@@ -70,9 +71,76 @@ describe('view', () => {
   });
 });
 
+describe('view A B: what changed', () => {
+  it('two checkpoints: the old fc removed, the new head added, a fine-tuned tensor changed with its max abs diff as diff measures it', () => {
+    const head = join(dir, 'head.pth');
+    expect(modsurg(['replace-head', fixture('resnet_sd.pth'), '--head', 'fc1=Linear(?,16),relu1=ReLU(),fc2=Linear(16,3)', '--seed', '1', '-o', head]).status).toBe(0);
+    const out = join(dir, 'ckpt-diff.html');
+    const run = modsurg(['view', fixture('resnet_sd.pth'), head, '-o', out, '--json']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).summary).toBe('+4 tensors, −2 tensors, 60 unchanged; fc.weight, fc.bias removed, fc.fc1.weight, fc.fc1.bias, fc.fc2.weight, fc.fc2.bias added');
+    const html = readFileSync(out, 'utf8');
+    expect(html).toContain('<tr data-key="fc.weight" class="removed">');
+    expect(html).toContain('<tr data-key="fc.fc1.weight" class="added">');
+    expect(html).toContain('<tr data-key="conv1.weight" class="same">');
+    // a section holding a change is open, one without is closed
+    expect(html).toMatch(/<details open class="changed" data-module="fc">/);
+    expect(html).toMatch(/<details class="same" data-module="layer1">/);
+
+    const tuned = join(dir, 'tuned-diff.html');
+    expect(modsurg(['view', fixture('resnet_sd.pth'), fixture('resnet_finetuned_sd.pth'), '-o', tuned]).status).toBe(0);
+    const measured = JSON.parse(modsurg(['diff', fixture('resnet_sd.pth'), fixture('resnet_finetuned_sd.pth'), '--json']).stdout).differences as { key: string; kind: string; maxAbsDiff?: number }[];
+    const changed = measured.filter((d) => d.kind === 'values');
+    expect(changed.length).toBeGreaterThan(0);
+    const page = readFileSync(tuned, 'utf8');
+    for (const d of changed) expect(page).toContain(`<tr data-key="${d.key}" class="changed">`);
+    expect(page).toContain(`max abs diff ${changed[0]!.maxAbsDiff!.toPrecision(4)}`);
+  });
+
+  it('two models: the summary line names the nodes, the output and the weights; the same model twice is the same', () => {
+    const head = join(dir, 'head.onnx');
+    expect(modsurg(['replace-head', fixture('resnet.onnx'), '--head', 'fc1=Linear(?,16),relu1=ReLU(),fc2=Linear(16,3)', '--seed', '1', '-o', head]).status).toBe(0);
+    const run = modsurg(['view', fixture('resnet.onnx'), head, '-o', join(dir, 'diff.html'), '--json']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).summary).toBe('+3 nodes, −1 node, output output [batch, 10] → [batch, 3]; fc.weight, fc.bias removed, fc.fc1.weight, fc.fc1.bias, fc.fc2.weight, fc.fc2.bias added');
+    const html = readFileSync(join(dir, 'diff.html'), 'utf8');
+    expect((html.match(/<g class="node op added"/g) ?? []).length).toBe(3);
+    expect(html).toMatch(/<g class="node op removed" data-name="\/fc\/Gemm"/);
+    const same = modsurg(['view', fixture('resnet.onnx'), fixture('resnet.onnx'), '-o', join(dir, 'same.html'), '--json']);
+    expect(JSON.parse(same.stdout).summary).toBe('the graphs are the same');
+    expect(modsurg(['view', fixture('resnet.onnx'), head, '-o', join(dir, 'diff.svg')]).status).toBe(0);
+    expect(readFileSync(join(dir, 'diff.svg'), 'utf8')).toContain('class="node op added"');
+  });
+
+  it('a model beside a checkpoint, or stdin twice, is refused with one line', () => {
+    const mixed = modsurg(['view', fixture('resnet.onnx'), fixture('resnet_sd.pth'), '-o', join(dir, 'x.html')]);
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toBe(`error: ${fixture('resnet_sd.pth')}: is a checkpoint: view compares two ONNX models or two checkpoints\n`);
+    expect(existsSync(join(dir, 'x.html'))).toBe(false);
+    const twice = modsurg(['view', '-', '-', '-o', join(dir, 'x.html')], { input: Buffer.alloc(0) });
+    expect(twice.status).toBe(2);
+    expect(twice.stderr).toMatch(/^error: .*only one of the two files can be stdin/);
+  });
+});
+
 /** Debian's chromium; under CI it must be there (scripts/setup-browser.sh installs it). */
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 if (!CHROMIUM && process.env.CI) throw new Error('chromium is missing; run scripts/setup-browser.sh');
+
+/** torchvision's and transformers' model code (scripts/setup-oracle.sh --with-hub), for the real ResNet-50 and BERT; under CI it must be there. */
+const HUB = Boolean(ORACLE_PYTHON) && existsSync(join(ROOT, '.oracle/hub/.complete'));
+if (!HUB && process.env.CI) throw new Error('the hub packages are missing; run scripts/setup-oracle.sh --with-hub');
+const HUB_SKIP = HUB ? '' : ' (skipped: no torchvision code; run scripts/setup-oracle.sh --with-hub)';
+
+let exported: string | undefined;
+/** torchvision's ResNet-50 as the tutorial's net, exported once. */
+function resnet50(): string {
+  if (exported) return exported;
+  const path = join(dir, 'resnet50.onnx');
+  const made = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/export_models.py'), 'resnet50', path], { encoding: 'utf8' });
+  expect(made.status, made.stderr).toBe(0);
+  return (exported = path);
+}
 
 describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: no chromium; run scripts/setup-browser.sh)'}`, () => {
   let browser: import('puppeteer-core').Browser;
@@ -81,6 +149,142 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
     browser = await puppeteer.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], headless: true });
   }, 60_000);
   afterAll(async () => browser?.close());
+
+  /** A page opened in the browser, with every console error and uncaught exception it had. */
+  async function open(file: string): Promise<{ page: import('puppeteer-core').Page; problems: string[] }> {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (error) => problems.push(String(error)));
+    await page.setViewport({ width: 1000, height: 900 });
+    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    return { page, problems };
+  }
+
+  /** Boxes of the drawing by class (`op added`), their names. */
+  const named = (page: import('puppeteer-core').Page, selector: string): Promise<string[]> =>
+    page.evaluate((s) => Array.from(document.querySelectorAll<SVGGElement>(s)).map((g) => g.dataset.name ?? ''), selector);
+
+  /** A page of one colour compresses to a few kilobytes; a drawing does not. */
+  async function expectDrawn(page: import('puppeteer-core').Page): Promise<void> {
+    const shot = Buffer.from(await page.screenshot({ type: 'png' }));
+    expect(shot.length).toBeGreaterThan(20_000);
+  }
+
+  it.skipIf(!HUB)(`the tutorial's ResNet-50 before and after replace-head: the new head added, the old fc removed, the summary says so${HUB_SKIP}`, async () => {
+    const r50 = resnet50();
+    const after = join(dir, 'r50_head.onnx');
+    const head = 'fc1=Linear(2048,128),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(128,10),output=Softmax(dim=1)';
+    expect(modsurg(['replace-head', r50, '--at', 'fc', '--head', head, '--seed', '1', '-o', after]).status).toBe(0);
+    const out = join(dir, 'browser-r50-head.html');
+    expect(modsurg(['view', r50, after, '-o', out]).status).toBe(0);
+    const { page, problems } = await open(out);
+    const summary = await page.evaluate(() => document.querySelector('.summary')!.textContent);
+    expect(summary).toBe(`+5 nodes, −1 node, output logits [batch, 1000] → [batch, 10]fc.weight, fc.bias removed, fc.fc1.weight, fc.fc1.bias, fc.fc2.weight, fc.fc2.bias added`);
+    expect((await named(page, 'g.node.op.added')).sort()).toEqual(['/fc/dropout1/Identity', '/fc/fc1/Gemm', '/fc/fc2/Gemm', '/fc/output/Softmax', '/fc/relu1/Relu']);
+    expect(await named(page, 'g.node.op.removed')).toEqual(['/fc/Gemm']);
+    expect(await named(page, 'g.node.output.changed')).toEqual(['logits']);
+    // unchanged modules collapsed and greyed, the changed fc open
+    const collapsed = await page.evaluate(() => Array.from(document.querySelectorAll<SVGGElement>('[data-collapsed]')).map((g) => `${g.dataset.collapsed} ${g.classList.contains('same')}`));
+    expect(collapsed).toEqual(expect.arrayContaining(['conv1 true', 'layer1 true', 'layer2 true', 'layer3 true', 'layer4 true', 'avgpool true']));
+    expect(await page.evaluate(() => document.querySelector('g.module.changed[data-module="fc"]') !== null)).toBe(true);
+    // expanding a module draws its nodes, collapsing it again takes them away
+    const boxes = (): Promise<number> => page.evaluate(() => document.querySelectorAll('g.node').length);
+    const before = await boxes();
+    // ResNet-50's layer1: three Bottlenecks and a downsample, and the Identity nodes sharing their equal initializers
+    const inLayer1 = await page.evaluate(() => (JSON.parse(document.getElementById('drawing-data')!.textContent!).drawing.boxes as { module: string }[]).filter((b) => b.module === 'layer1' || b.module.startsWith('layer1.')).length);
+    expect(inLayer1).toBeGreaterThan(22);
+    expect(await page.evaluate(() => document.querySelector('[data-collapsed="layer1"] text')!.textContent)).toBe(`layer1 ▸ ${inLayer1} nodes`);
+    await page.click('[data-collapsed="layer1"]');
+    expect(await boxes()).toBe(before - 1 + inLayer1);
+    await page.evaluate(() => document.querySelector('g.module[data-module="layer1"] .module-label')!.dispatchEvent(new MouseEvent('click', { bubbles: true })));
+    expect(await boxes()).toBe(before);
+    await expectDrawn(page);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it.skipIf(!HUB)(`ResNet-50 after add-input: the new input and the nodes it feeds added, the output reshaped${HUB_SKIP}`, async () => {
+    const after = join(dir, 'r50_input.onnx');
+    const args = ['--name', 'add_variable', '--shape', 'batch', '--at', 'logits', '--pre', 'relu=ReLU(),dropout=Dropout(0.5)', '--head', 'fc_add=Linear(1001,10),output=Softmax(dim=1)'];
+    expect(modsurg(['add-input', resnet50(), ...args, '--weights', fixture('realworld/tutorial_fc_add.pth'), '-o', after]).status).toBe(0);
+    const out = join(dir, 'browser-r50-input.html');
+    expect(modsurg(['view', resnet50(), after, '-o', out]).status).toBe(0);
+    const { page, problems } = await open(out);
+    expect(await page.evaluate(() => document.querySelector('.summary div')!.textContent)).toBe('+6 nodes, input add_variable float32 [batch] added, output logits [batch, 1000] → [batch, 10]');
+    expect(await named(page, 'g.node.input.added')).toEqual(['add_variable']);
+    expect(await named(page, 'g.node.input.same')).toEqual(['input']);
+    expect((await page.evaluate(() => Array.from(document.querySelectorAll('g.node.op.added text')).map((t) => t.textContent))).sort()).toEqual(['Concat', 'Gemm  ◆2', 'Identity', 'Relu', 'Reshape  ◆1', 'Softmax']);
+    // the old fc still feeds the new part: its edge to the output is the one removed
+    expect(await page.evaluate(() => document.querySelectorAll('g.edge.removed').length)).toBe(1);
+    await expectDrawn(page);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('the U-Net with add-output --module up2: one output added, drawn from up2, nothing else changed', async () => {
+    const after = join(dir, 'unet_debug.onnx');
+    expect(modsurg(['add-output', fixture('unet.onnx'), '--module', 'up2', '--as', 'decoder2', '-o', after]).status).toBe(0);
+    const out = join(dir, 'browser-unet.html');
+    expect(modsurg(['view', fixture('unet.onnx'), after, '-o', out]).status).toBe(0);
+    const { page, problems } = await open(out);
+    expect(await page.evaluate(() => document.querySelector('.summary')!.textContent)).toBe('+1 node, output decoder2 float32 [batch, 4, 16, 16] added');
+    expect(await named(page, 'g.node.output.added')).toEqual(['decoder2']);
+    expect(await named(page, 'g.node.output.same')).toEqual(['output']);
+    expect(await page.evaluate(() => document.querySelectorAll('g.node.removed, g.node.changed').length)).toBe(0);
+    // every module unchanged, so every one collapsed; the added edges leave up2's box
+    const collapsed = await page.evaluate(() => Array.from(document.querySelectorAll<SVGGElement>('[data-collapsed]')).map((g) => g.dataset.collapsed).sort());
+    expect(collapsed).toEqual(['down1', 'down2', 'inc', 'outc', 'up1', 'up2']);
+    expect(await page.evaluate(() => document.querySelectorAll('g.edge.added').length)).toBe(2);
+    await expectDrawn(page);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 60_000);
+
+  it.skipIf(!HUB)(`a 1,000-node transformer (BERT's 12 layers) opens with modules collapsed and draws every node on expand all${HUB_SKIP}`, async () => {
+    const bert = join(dir, 'bert.onnx');
+    const made = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/export_models.py'), 'bert', bert], { encoding: 'utf8' });
+    expect(made.status, made.stderr).toBe(0);
+    const nodes = JSON.parse(modsurg(['inspect', bert, '--json']).stdout).nodes as number;
+    expect(nodes).toBeGreaterThan(1000);
+    const out = join(dir, 'browser-bert.html');
+    expect(modsurg(['view', bert, '-o', out]).status).toBe(0);
+    const { page, problems } = await open(out);
+    const first = await page.evaluate(() => ({ boxes: document.querySelectorAll('g.node').length, collapsed: document.querySelectorAll('[data-collapsed]').length }));
+    expect(first.boxes).toBeLessThanOrEqual(300);
+    expect(first.collapsed).toBeGreaterThan(10);
+    const started = Date.now();
+    await page.click('#expand-all');
+    const all = await page.evaluate(() => ({ ops: document.querySelectorAll('g.node.op').length, collapsed: document.querySelectorAll('[data-collapsed]').length }));
+    console.log(`bert: ${nodes} nodes laid out in the page in ${Date.now() - started} ms`);
+    expect(all).toEqual({ ops: nodes, collapsed: 0 });
+    // the search finds a node deep inside
+    await page.type('#search', 'layer.11.attention.self.query');
+    expect(await page.evaluate(() => document.querySelectorAll('.hit').length)).toBeGreaterThan(0);
+    await expectDrawn(page);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 180_000);
+
+  it("two checkpoints: the rows coloured by what changed, the changed module's section open", async () => {
+    const head = join(dir, 'browser-head.pth');
+    expect(modsurg(['replace-head', fixture('resnet_sd.pth'), '--head', 'fc1=Linear(?,16),relu1=ReLU(),fc2=Linear(16,3)', '--seed', '1', '-o', head]).status).toBe(0);
+    const out = join(dir, 'browser-ckpt-diff.html');
+    expect(modsurg(['view', fixture('resnet_sd.pth'), head, '-o', out]).status).toBe(0);
+    const { page, problems } = await open(out);
+    const rows = await page.evaluate(() =>
+      Object.fromEntries(Array.from(document.querySelectorAll<HTMLTableRowElement>('tr[data-key]')).map((tr) => [tr.dataset.key, `${tr.className} ${tr.checkVisibility() ? 'shown' : 'hidden'}`])),
+    );
+    expect(rows['fc.weight']).toBe('removed shown');
+    expect(rows['fc.fc2.bias']).toBe('added shown');
+    expect(rows['layer1.0.conv1.weight']).toBe('same hidden');
+    const green = await page.evaluate(() => getComputedStyle(document.querySelector('tr.added')!).backgroundColor);
+    expect(green).toBe('rgb(217, 242, 223)');
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 60_000);
 
   it('the page of a model draws, its search finds a module, no console error; a screenshot is not blank', async () => {
     const out = join(dir, 'browser-resnet.html');
