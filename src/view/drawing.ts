@@ -1,5 +1,6 @@
 import type { Change, GraphDiff } from '../graph/diff.js';
-import { describeValueType, tensorTypeOf, type Graph } from '../graph/graph.js';
+import { describeValueType, type Graph } from '../graph/graph.js';
+import { inferTypes } from '../graph/shapes.js';
 import { graphModules } from '../graph/module-scopes.js';
 import { opName } from '../graph/summary.js';
 
@@ -32,7 +33,7 @@ export interface DrawingBox {
   readonly why?: readonly string[];
 }
 
-/** A tensor from its producer to one reader, labelled with its type where the graph declares it. */
+/** A tensor from its producer to one reader, labelled with its type (declared, or inferred). */
 export interface DrawingEdge {
   readonly from: string;
   readonly to: string;
@@ -63,11 +64,8 @@ export function graphDrawing(graph: Graph): Drawing {
 function graphParts(graph: Graph, idOf: (node: number) => string): GraphParts {
   const { moduleOf, classes, paths } = graphModules(graph);
   const initializers = new Set(graph.initializers.map((i) => i.proto.name ?? ''));
-  const types = new Map<string, string>();
-  for (const info of [...graph.inputs, ...graph.outputs, ...graph.valueInfo]) {
-    const type = info.proto.type ? tensorTypeOf(info.proto) : undefined;
-    if (info.proto.name && type) types.set(info.proto.name, describeValueType(type));
-  }
+  // every tensor's type: declared, or worked out as onnx's shape inference would
+  const types = new Map([...inferTypes(graph)].map(([name, type]) => [name, describeValueType(type)]));
   const boxes: DrawingBox[] = [];
   const producer = new Map<string, string>();
   for (const input of graph.inputs) {

@@ -22,6 +22,14 @@ function paint(change: Change | undefined, diff: boolean, fill: string): string 
   return `fill="${colour.fill}" stroke="${colour.stroke}" stroke-width="2"${change === 'removed' ? ' stroke-dasharray="5 3"' : ''}`;
 }
 
+/** Width of a character of an edge's label (9 px sans-serif). */
+const LABEL_CHAR_WIDTH = 5.2;
+
+/** Where an edge's label goes: the middle point of its route. */
+function middle(points: readonly { x: number; y: number }[]): { x: number; y: number } {
+  return points[Math.floor(points.length / 2)]!;
+}
+
 /**
  * The laid-out graph as one SVG: module boxes (innermost drawn last), edges with their type labels, boxes
  * with an initializer badge; a comparison's parts coloured by what changed. Classes and data attributes
@@ -29,7 +37,9 @@ function paint(change: Change | undefined, diff: boolean, fill: string): string 
  */
 export function graphSvg(view: GraphView): string {
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${view.width}" height="${view.height}" viewBox="0 0 ${view.width} ${view.height}" font-family="sans-serif" font-size="12">`);
+  // edge labels are not part of the layout: widen the drawing to the longest one's end
+  const width = Math.ceil(Math.max(view.width, ...view.edges.filter((e) => e.label && e.points.length > 0).map((e) => middle(e.points).x + 4 + e.label.length * LABEL_CHAR_WIDTH + 8)));
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${view.height}" viewBox="0 0 ${width} ${view.height}" font-family="sans-serif" font-size="12">`);
   const arrow = (id: string, colour: string): string =>
     `<marker id="${id}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="${colour}"/></marker>`;
   parts.push(`<defs>${arrow('arrow', '#888')}${Object.entries(CHANGE_COLOURS).map(([change, c]) => arrow(`arrow-${change}`, c.stroke)).join('')}</defs>`);
@@ -45,7 +55,7 @@ export function graphSvg(view: GraphView): string {
   for (const edge of view.edges) {
     if (edge.points.length === 0) continue;
     const d = edge.points.map((p, i) => `${i === 0 ? 'M' : 'L'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
-    const mid = edge.points[Math.floor(edge.points.length / 2)]!;
+    const mid = middle(edge.points);
     const changed = view.diff && edge.change !== undefined && edge.change !== 'same' ? edge.change : undefined;
     const stroke = changed ? `stroke="${CHANGE_COLOURS[changed].stroke}" stroke-width="1.6"${changed === 'removed' ? ' stroke-dasharray="5 3"' : ''} marker-end="url(#arrow-${changed})"` : `stroke="${view.diff ? '#bbb' : '#888'}" marker-end="url(#arrow)"`;
     parts.push(
