@@ -3,7 +3,8 @@ import * as Flags from '@oclif/core/flags';
 import { extname } from 'node:path';
 import { ModsurgCommand } from '../cli/base-command.js';
 import { fsyncFlag, inputArg, outputFlag } from '../cli/flags.js';
-import { formatBytes } from '../cli/render-inspect.js';
+import { formatBytes, unsafeGlobalWarnings } from '../cli/render-inspect.js';
+import { summarizeCheckpoint } from '../checkpoint/inspect.js';
 import { isOnnxFile, openCheckpointInput, readCheckpointInput, type CheckpointInput } from '../checkpoint/sharded.js';
 import { ModsurgError, withFile } from '../errors.js';
 import { ExternalDataFiles } from '../graph/external-data.js';
@@ -15,7 +16,7 @@ export default class View extends ModsurgCommand {
   static override summary = 'Draw a model or a checkpoint, or what changed between two, as one self-contained HTML page (or an SVG).';
   static override description = [
     'An ONNX model is drawn as its graph, top to bottom, laid out by dagre: every operator a box, graph inputs green, outputs orange, each tensor an arrow labelled with its dtype and shape (declared by the model, or worked out from its operators as onnx\'s shape inference does), the initializers a node reads as a badge (◆N, named in its tooltip), and the modules the exporter recorded (layer1.0, fc) as boxes around their nodes. Click a module\'s label to collapse it into one box, the box to expand it again; a graph of more than 300 boxes starts with modules collapsed.',
-    "A checkpoint is drawn as its module tree, each module a collapsible section with its tensors' dtypes, shapes and parameter counts, under a bar of where the parameters are.",
+    "A checkpoint is drawn as its module tree, each module a collapsible section with its tensors' dtypes, shapes, parameter counts and bytes, under a bar of where the parameters are (a file with tensors but no state dict: the tree of their key paths). Code a load would run is warned of, as inspect does.",
     'Given two files (two ONNX models or two checkpoints, typically before and after a surgery), the page shows what changed from the first to the second: added parts green, removed red, changed amber (a checkpoint\'s changed values with their largest difference), the rest grey and collapsed, and a summary at the top.',
     'The page needs nothing but itself: no network, no server; a search box outlines the nodes, modules, tensors and keys whose names match.',
   ].join('\n');
@@ -69,7 +70,11 @@ export default class View extends ModsurgCommand {
           if (args.other === undefined) completeInput(source);
           return checkpoint;
         });
-        result = checkpoints.length === 1 ? checkpointPage(checkpoints[0]!, sources[0]!.name) : checkpointDiffPage(checkpoints[0]!, checkpoints[1]!, [sources[0]!.name, sources[1]!.name]);
+        const summaries = checkpoints.map(summarizeCheckpoint);
+        // what inspect warns of (code a load would run), on the page and on stderr
+        const notes = summaries.flatMap((summary, i) => unsafeGlobalWarnings(summary).map((warning) => (summaries.length > 1 ? `${sources[i]!.name}: ${warning}` : warning)));
+        for (const note of notes) reporter.warn(note);
+        result = checkpoints.length === 1 ? checkpointPage(checkpoints[0]!, summaries[0]!, sources[0]!.name, notes) : checkpointDiffPage(checkpoints[0]!, checkpoints[1]!, [sources[0]!.name, sources[1]!.name], notes);
       }
     } finally {
       for (const external of externals) external.close();

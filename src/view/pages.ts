@@ -1,8 +1,9 @@
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { describeDifference, diffCheckpoints, differenceSummary, flattenLeaves } from '../checkpoint/diff.js';
 import { dtypeInfo } from '../checkpoint/dtype.js';
-import { summarizeCheckpoint } from '../checkpoint/inspect.js';
+import type { CheckpointSummary } from '../checkpoint/inspect.js';
 import { buildModuleTree, type ModuleNode } from '../checkpoint/module-tree.js';
+import type { PyValue } from '../checkpoint/pickle/value.js';
 import { toPlainData } from '../checkpoint/state-dict.js';
 import { numelOf, type Tensor } from '../checkpoint/tensor.js';
 import { ModsurgError } from '../errors.js';
@@ -45,22 +46,37 @@ export function graphDiffPage(a: Graph, b: Graph, names: readonly [string, strin
   return graphOutput(diffDrawing(a, b, diff), `${names[0]} → ${names[1]}`, graphDiffSummary(diff), svg);
 }
 
-/** One checkpoint: each state dict's module tree, with a bar of where its parameters are. */
-export function checkpointPage(checkpoint: Checkpoint, name: string): ViewOutput {
-  const summary = summarizeCheckpoint(checkpoint);
-  if (summary.stateDicts.length === 0) throw new ModsurgError('holds no state dict to draw', name);
-  const line = `${summary.totals.tensors} tensors, ${thousands(summary.totals.params)} parameters, ${thousands(summary.totals.bytes)} bytes`;
-  const bodies = summary.stateDicts.map(
+/** The tensors anywhere in a checkpoint, by key path. */
+function tensorsOf(root: PyValue): [string, Tensor][] {
+  return [...flattenLeaves(root)].flatMap(([key, leaf]) => (leaf.kind === 'tensor' ? [[key, leaf.tensor] as [string, Tensor]] : []));
+}
+
+/**
+ * One checkpoint: each state dict's module tree, with a bar of where its parameters are; a file with
+ * tensors but no state dict (`{'w': tensor, 'acc': 0.5}`) as the tree of its tensors' key paths.
+ * `notes` (what inspect would warn of) are shown at the top.
+ */
+export function checkpointPage(checkpoint: Checkpoint, summary: CheckpointSummary, name: string, notes: readonly string[] = []): ViewOutput {
+  const counts = (tensors: number, params: number, bytes: number): string => `${tensors} tensor${tensors === 1 ? '' : 's'}, ${thousands(params)} parameters, ${thousands(bytes)} bytes`;
+  let line = counts(summary.totals.tensors, summary.totals.params, summary.totals.bytes);
+  let bodies = summary.stateDicts.map(
     (sd) => `${summary.stateDicts.length > 1 ? `<h3>state dict ${sd.path === '' ? '' : `'${sd.path}'`}</h3>` : ''}${checkpointBody(sd.tree, bytesOf, sd.path === '' ? '' : `${sd.path}.`)}`,
   );
-  return { text: page({ title: name, summary: [line], body: bodies.join('\n') }), summary: line };
+  if (bodies.length === 0) {
+    const tensors = tensorsOf(toPlainData(checkpoint.root));
+    if (tensors.length === 0) throw new ModsurgError('holds no tensor to draw', name);
+    const tree = buildModuleTree(tensors);
+    line = counts(tensors.length, tree.params, bytesOf(tree));
+    bodies = [checkpointBody(tree, bytesOf)];
+  }
+  return { text: page({ title: name, summary: [line, ...notes], body: bodies.join('\n') }), summary: line };
 }
 
 /**
  * Two checkpoints: every tensor of either, in one module tree, marked added, removed or changed (with
  * how: a new shape, dtype, or the largest difference of its values), as `modsurg diff` compares them.
  */
-export function checkpointDiffPage(a: Checkpoint, b: Checkpoint, names: readonly [string, string]): ViewOutput {
+export function checkpointDiffPage(a: Checkpoint, b: Checkpoint, names: readonly [string, string], notes: readonly string[] = []): ViewOutput {
   const rootA = toPlainData(a.root);
   const rootB = toPlainData(b.root);
   const report = diffCheckpoints(rootA, rootB);
@@ -68,7 +84,6 @@ export function checkpointDiffPage(a: Checkpoint, b: Checkpoint, names: readonly
   for (const d of report.differences) {
     changes.set(d.key, { change: d.kind === 'only-in-a' ? 'removed' : d.kind === 'only-in-b' ? 'added' : 'changed', detail: describeDifference(d) });
   }
-  const tensorsOf = (root: typeof rootA): [string, Tensor][] => [...flattenLeaves(root)].flatMap(([key, leaf]) => (leaf.kind === 'tensor' ? [[key, leaf.tensor] as [string, Tensor]] : []));
   const inB = tensorsOf(rootB);
   const keysB = new Set(inB.map(([key]) => key));
   const tree = buildModuleTree([...inB, ...tensorsOf(rootA).filter(([key]) => !keysB.has(key))]);
@@ -81,5 +96,5 @@ export function checkpointDiffPage(a: Checkpoint, b: Checkpoint, names: readonly
         .filter((part) => part !== '')
         .join(', ');
   const summary = [first, ...[differenceSummary(report.differences)].filter((line) => line !== undefined)];
-  return { text: page({ title: `${names[0]} → ${names[1]}`, summary, body: checkpointBody(tree, bytesOf, '', changes), diff: true }), summary: summary.join('; ') };
+  return { text: page({ title: `${names[0]} → ${names[1]}`, summary: [...summary, ...notes], body: checkpointBody(tree, bytesOf, '', changes), diff: true }), summary: summary.join('; ') };
 }

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { dtypeInfo } from '../checkpoint/dtype.js';
 import type { ModuleNode } from '../checkpoint/module-tree.js';
+import { numelOf } from '../checkpoint/tensor.js';
 import type { Change } from '../graph/diff.js';
 import { defaultCollapsed, type Drawing } from './drawing.js';
 import { layoutDrawing } from './layout.js';
@@ -11,7 +13,7 @@ const STYLE = `body{font-family:sans-serif;margin:0;color:#222}header{padding:8p
 header input{padding:4px 8px;width:18em}.summary div{margin:1px 0}main{padding:12px;overflow:auto}.hit rect{stroke:#e05a00;stroke-width:3}.dim{opacity:.25}
 .legend span{display:inline-block;padding:0 6px;margin-right:4px;border:2px solid;border-radius:3px;font-size:12px}
 .module-label,[data-collapsed]{cursor:pointer}button{font-size:12px}
-details{margin-left:1.2em}summary{cursor:pointer}table{border-collapse:collapse;margin:2px 0 6px 1.2em;font-size:12px}td{padding:1px 8px;border-bottom:1px solid #eee}
+details{margin-left:1.2em}summary{cursor:pointer}table{border-collapse:collapse;margin:2px 0 6px 1.2em;font-size:12px}td{padding:1px 8px;border-bottom:1px solid #eee}td:nth-child(4),td:nth-child(5){text-align:right}
 .bar{display:flex;height:18px;margin:8px 0;border:1px solid #ccc}.bar span{display:block;height:100%;overflow:hidden;font-size:11px;white-space:nowrap;color:#fff}
 ${Object.entries(CHANGE_COLOURS)
   .map(([change, c]) => `tr.${change}{background:${c.fill}}details.${change}>summary{color:${c.stroke}}.legend .${change}{border-color:${c.stroke};background:${c.fill}}`)
@@ -95,7 +97,7 @@ export function checkpointBody(tree: ModuleNode, bytesOf: (module: ModuleNode) =
         const key = keyOf(node, t.name);
         const known = changes?.get(key);
         const marked = changes ? ` class="${known?.change ?? 'same'}"` : '';
-        return `<tr data-key="${escapeXml(key)}"${marked}><td>${escapeXml(t.name)}</td><td>${escapeXml(t.dtype)}</td><td>[${t.shape.join(', ')}]</td><td>${number(t.shape.reduce((n, d) => n * d, 1))}</td>${known ? `<td>${escapeXml(known.detail)}</td>` : changes ? '<td></td>' : ''}</tr>`;
+        return `<tr data-key="${escapeXml(key)}"${marked}><td>${escapeXml(t.name)}</td><td>${escapeXml(t.dtype)}</td><td>[${t.shape.join(', ')}]</td><td>${number(numelOf(t.shape))} parameters</td><td>${number(numelOf(t.shape) * dtypeInfo(t.dtype).size)} bytes</td>${known ? `<td>${escapeXml(known.detail)}</td>` : changes ? '<td></td>' : ''}</tr>`;
       })
       .join('');
     const children = node.children.map((child) => section(child, false)).join('');
