@@ -1,4 +1,4 @@
-import type { DType } from './dtype.js';
+import { dtypeInfo, type DType } from './dtype.js';
 import { numelOf, type Tensor } from './tensor.js';
 
 /** A tensor as a module tree shows it. */
@@ -20,6 +20,8 @@ export interface ModuleNode {
   readonly children: ModuleNode[];
   /** Elements of every tensor in this module and below. */
   readonly params: number;
+  /** Bytes of their values (elements × dtype size). */
+  readonly bytes: number;
 }
 
 interface Draft {
@@ -54,7 +56,8 @@ export function buildModuleTree(tensors: readonly [string, Tensor][], classes?: 
       ? `${kind}(${inferred.args})`
       : kind;
     const params = draft.tensors.reduce((n, t) => n + numelOf(t.shape), 0) + children.reduce((n, c) => n + c.params, 0);
-    return { name: draft.name, path: draft.path, kind, description, tensors: draft.tensors, children, params };
+    const bytes = draft.tensors.reduce((n, t) => n + numelOf(t.shape) * dtypeInfo(t.dtype).size, 0) + children.reduce((n, c) => n + c.bytes, 0);
+    return { name: draft.name, path: draft.path, kind, description, tensors: draft.tensors, children, params, bytes };
   };
   return finish(root);
 }

@@ -2,17 +2,12 @@ import dagre from '@dagrejs/dagre';
 import type { Change } from '../graph/diff.js';
 import type { Drawing, DrawingBox, DrawingEdge } from './drawing.js';
 
-/** A box where the layout put it: a drawing's box, or a collapsed module standing for the boxes inside it. */
-export interface PlacedBox {
-  readonly id: string;
+/**
+ * A box where the layout put it: a drawing's box, or a collapsed module standing for the boxes inside it
+ * (its `name`, the search text, then holds the names of every box inside; its `module`, the parent module).
+ */
+export interface PlacedBox extends Omit<DrawingBox, 'kind'> {
   readonly kind: DrawingBox['kind'] | 'module';
-  readonly label: string;
-  /** Search text: the node's name, or for a collapsed module the names of every box inside. */
-  readonly name: string;
-  readonly module: string;
-  readonly weights: readonly string[];
-  readonly change?: Change;
-  readonly why?: readonly string[];
   readonly x: number;
   readonly y: number;
   readonly width: number;

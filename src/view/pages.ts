@@ -1,11 +1,10 @@
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
 import { describeDifference, diffCheckpoints, differenceSummary, flattenLeaves } from '../checkpoint/diff.js';
-import { dtypeInfo } from '../checkpoint/dtype.js';
 import type { CheckpointSummary } from '../checkpoint/inspect.js';
-import { buildModuleTree, type ModuleNode } from '../checkpoint/module-tree.js';
+import { buildModuleTree } from '../checkpoint/module-tree.js';
 import type { PyValue } from '../checkpoint/pickle/value.js';
 import { toPlainData } from '../checkpoint/state-dict.js';
-import { numelOf, type Tensor } from '../checkpoint/tensor.js';
+import type { Tensor } from '../checkpoint/tensor.js';
 import { ModsurgError } from '../errors.js';
 import { diffGraphs, graphDiffSummary, type GraphDiffOptions } from '../graph/diff.js';
 import type { Graph } from '../graph/graph.js';
@@ -21,10 +20,6 @@ export interface ViewOutput {
 }
 
 const thousands = (n: number): string => n.toLocaleString('en-US');
-
-function bytesOf(module: ModuleNode): number {
-  return module.tensors.reduce((n, t) => n + numelOf(t.shape) * dtypeInfo(t.dtype).size, 0) + module.children.reduce((n, c) => n + bytesOf(c), 0);
-}
 
 function graphOutput(drawing: Drawing, title: string, summary: string[], svg: boolean): ViewOutput {
   const text = svg ? graphSvg(layoutDrawing(drawing, defaultCollapsed(drawing))) : page({ title, summary, body: graphBody(drawing), diff: drawing.diff, graph: true });
@@ -60,14 +55,14 @@ export function checkpointPage(checkpoint: Checkpoint, summary: CheckpointSummar
   const counts = (tensors: number, params: number, bytes: number): string => `${tensors} tensor${tensors === 1 ? '' : 's'}, ${thousands(params)} parameters, ${thousands(bytes)} bytes`;
   let line = counts(summary.totals.tensors, summary.totals.params, summary.totals.bytes);
   let bodies = summary.stateDicts.map(
-    (sd) => `${summary.stateDicts.length > 1 ? `<h3>state dict ${sd.path === '' ? '' : `'${sd.path}'`}</h3>` : ''}${checkpointBody(sd.tree, bytesOf, sd.path === '' ? '' : `${sd.path}.`)}`,
+    (sd) => `${summary.stateDicts.length > 1 ? `<h3>state dict ${sd.path === '' ? '' : `'${sd.path}'`}</h3>` : ''}${checkpointBody(sd.tree, sd.path === '' ? '' : `${sd.path}.`)}`,
   );
   if (bodies.length === 0) {
     const tensors = tensorsOf(toPlainData(checkpoint.root));
     if (tensors.length === 0) throw new ModsurgError('holds no tensor to draw', name);
     const tree = buildModuleTree(tensors);
-    line = counts(tensors.length, tree.params, bytesOf(tree));
-    bodies = [checkpointBody(tree, bytesOf)];
+    line = counts(tensors.length, tree.params, tree.bytes);
+    bodies = [checkpointBody(tree)];
   }
   return { text: page({ title: name, summary: [line, ...notes], body: bodies.join('\n') }), summary: line };
 }
@@ -96,5 +91,5 @@ export function checkpointDiffPage(a: Checkpoint, b: Checkpoint, names: readonly
         .filter((part) => part !== '')
         .join(', ');
   const summary = [first, ...[differenceSummary(report.differences)].filter((line) => line !== undefined)];
-  return { text: page({ title: `${names[0]} → ${names[1]}`, summary: [...summary, ...notes], body: checkpointBody(tree, bytesOf, '', changes), diff: true }), summary: summary.join('; ') };
+  return { text: page({ title: `${names[0]} → ${names[1]}`, summary: [...summary, ...notes], body: checkpointBody(tree, '', changes), diff: true }), summary: summary.join('; ') };
 }

@@ -79,7 +79,7 @@ export interface KeyChange {
  * With `changes` (a comparison), each tensor and module is marked with what happened to it; the
  * sections holding a change are open, the others closed and greyed.
  */
-export function checkpointBody(tree: ModuleNode, bytesOf: (module: ModuleNode) => number, keyPrefix = '', changes?: ReadonlyMap<string, KeyChange>): string {
+export function checkpointBody(tree: ModuleNode, keyPrefix = '', changes?: ReadonlyMap<string, KeyChange>): string {
   const colours = ['#4a7bd0', '#d0714a', '#4ab07a', '#b04ab0', '#b0a04a', '#4ab0b0', '#7a4ad0', '#d04a7a'];
   const total = tree.params || 1;
   const bar = tree.children
@@ -102,7 +102,7 @@ export function checkpointBody(tree: ModuleNode, bytesOf: (module: ModuleNode) =
       .join('');
     const children = node.children.map((child) => section(child, false)).join('');
     const change = changes ? changeOf(node) : undefined;
-    const label = `${node.name === '' ? 'model' : `(${escapeXml(node.name)})`}: ${escapeXml(node.description)} — ${number(node.params)} parameters, ${number(bytesOf(node))} bytes`;
+    const label = `${node.name === '' ? 'model' : `(${escapeXml(node.name)})`}: ${escapeXml(node.description)} — ${number(node.params)} parameters, ${number(node.bytes)} bytes`;
     const open = top || (change !== undefined && change !== 'same');
     return `<details${open ? ' open' : ''}${change ? ` class="${change}"` : ''} data-module="${escapeXml(node.path)}"><summary>${label}</summary>${rows ? `<table>${rows}</table>` : ''}${children}</details>`;
   };

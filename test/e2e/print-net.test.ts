@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP } from '../helpers/oracle.js';
+import { HUB, HUB_SKIP, ORACLE_PYTHON } from '../helpers/oracle.js';
 
 /**
  * `inspect --repr` against print(model) of real torch, character for character, for whole-model pickles
@@ -15,12 +15,7 @@ import { ORACLE_PYTHON, ORACLE_SKIP } from '../helpers/oracle.js';
 const dir = scratchDir();
 let names: string[] = [];
 
-/** torchvision's and timm's model code (scripts/setup-oracle.sh --with-hub); under CI it must be there. */
-const HUB = existsSync(join(ROOT, '.oracle/hub/.complete'));
-if (!HUB && process.env.CI) throw new Error('the hub packages are missing; run scripts/setup-oracle.sh --with-hub');
-const SKIP = ORACLE_SKIP || (HUB ? '' : ' (skipped: no torchvision/timm code; run scripts/setup-oracle.sh --with-hub)');
-
-describe.skipIf(!ORACLE_PYTHON || !HUB)(`inspect prints what print(model) prints${SKIP}`, () => {
+describe.skipIf(!HUB)(`inspect prints what print(model) prints${HUB_SKIP}`, () => {
   beforeAll(() => {
     const made = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/print_models.py'), dir], { encoding: 'utf8' });
     expect(made.status, made.stderr).toBe(0);

@@ -1,10 +1,9 @@
 /// <reference lib="dom" />
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, modsurg, ROOT, scratchDir } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
+import { exportModel, HUB, HUB_SKIP, ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
 
 /**
  * `modsurg view` on every fixture model and a set of checkpoints: a page that stands alone (nothing
@@ -152,20 +151,9 @@ describe('view A B: what changed', () => {
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 if (!CHROMIUM && process.env.CI) throw new Error('chromium is missing; run scripts/setup-browser.sh');
 
-/** torchvision's and transformers' model code (scripts/setup-oracle.sh --with-hub), for the real ResNet-50 and BERT; under CI it must be there. */
-const HUB = Boolean(ORACLE_PYTHON) && existsSync(join(ROOT, '.oracle/hub/.complete'));
-if (!HUB && process.env.CI) throw new Error('the hub packages are missing; run scripts/setup-oracle.sh --with-hub');
-const HUB_SKIP = HUB ? '' : ' (skipped: no torchvision code; run scripts/setup-oracle.sh --with-hub)';
-
-let exported: string | undefined;
+let resnet: string | undefined;
 /** torchvision's ResNet-50 as the tutorial's net, exported once. */
-function resnet50(): string {
-  if (exported) return exported;
-  const path = join(dir, 'resnet50.onnx');
-  const made = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/export_models.py'), 'resnet50', path], { encoding: 'utf8' });
-  expect(made.status, made.stderr).toBe(0);
-  return (exported = path);
-}
+const resnet50 = (): string => (resnet ??= exportModel('resnet50', join(dir, 'resnet50.onnx')));
 
 describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: no chromium; run scripts/setup-browser.sh)'}`, () => {
   let browser: import('puppeteer-core').Browser;
@@ -175,8 +163,11 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
   }, 60_000);
   afterAll(async () => browser?.close());
 
-  /** A page opened in the browser, with every console error and uncaught exception it had. */
-  async function open(file: string): Promise<{ page: import('puppeteer-core').Page; problems: string[] }> {
+  /** `modsurg view FILES -o NAME.html`, opened in the browser, with every console error and uncaught exception it has. */
+  async function viewed(files: string[], name: string): Promise<{ page: import('puppeteer-core').Page; problems: string[] }> {
+    const out = join(dir, `${name}.html`);
+    const run = modsurg(['view', ...files, '-o', out]);
+    expect(run.status, run.stderr).toBe(0);
     const page = await browser.newPage();
     const problems: string[] = [];
     page.on('console', (message) => {
@@ -184,28 +175,28 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
     });
     page.on('pageerror', (error) => problems.push(String(error)));
     await page.setViewport({ width: 1000, height: 900 });
-    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    await page.goto(`file://${out}`, { waitUntil: 'load' });
     return { page, problems };
+  }
+
+  /** A page that drew something (one of one colour compresses to a few kilobytes) and had no error, closed. */
+  async function closeDrawn(page: import('puppeteer-core').Page, problems: string[]): Promise<void> {
+    const shot = Buffer.from(await page.screenshot({ type: 'png' }));
+    expect(shot.length).toBeGreaterThan(20_000);
+    expect(problems).toEqual([]);
+    await page.close();
   }
 
   /** Boxes of the drawing by class (`op added`), their names. */
   const named = (page: import('puppeteer-core').Page, selector: string): Promise<string[]> =>
     page.evaluate((s) => Array.from(document.querySelectorAll<SVGGElement>(s)).map((g) => g.dataset.name ?? ''), selector);
 
-  /** A page of one colour compresses to a few kilobytes; a drawing does not. */
-  async function expectDrawn(page: import('puppeteer-core').Page): Promise<void> {
-    const shot = Buffer.from(await page.screenshot({ type: 'png' }));
-    expect(shot.length).toBeGreaterThan(20_000);
-  }
-
   it.skipIf(!HUB)(`the tutorial's ResNet-50 before and after replace-head: the new head added, the old fc removed, the summary says so${HUB_SKIP}`, async () => {
     const r50 = resnet50();
     const after = join(dir, 'r50_head.onnx');
     const head = 'fc1=Linear(2048,128),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(128,10),output=Softmax(dim=1)';
     expect(modsurg(['replace-head', r50, '--at', 'fc', '--head', head, '--seed', '1', '-o', after]).status).toBe(0);
-    const out = join(dir, 'browser-r50-head.html');
-    expect(modsurg(['view', r50, after, '-o', out]).status).toBe(0);
-    const { page, problems } = await open(out);
+    const { page, problems } = await viewed([r50, after], 'browser-r50-head');
     const summary = await page.evaluate(() => document.querySelector('.summary')!.textContent);
     expect(summary).toBe(`+5 nodes, −1 node, output logits [batch, 1000] → [batch, 10]fc.weight, fc.bias removed, fc.fc1.weight, fc.fc1.bias, fc.fc2.weight, fc.fc2.bias added`);
     expect((await named(page, 'g.node.op.added')).sort()).toEqual(['/fc/dropout1/Identity', '/fc/fc1/Gemm', '/fc/fc2/Gemm', '/fc/output/Softmax', '/fc/relu1/Relu']);
@@ -226,35 +217,27 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
     expect(await boxes()).toBe(before - 1 + inLayer1);
     await page.evaluate(() => document.querySelector('g.module[data-module="layer1"] .module-label')!.dispatchEvent(new MouseEvent('click', { bubbles: true })));
     expect(await boxes()).toBe(before);
-    await expectDrawn(page);
-    expect(problems).toEqual([]);
-    await page.close();
+    await closeDrawn(page, problems);
   }, 120_000);
 
   it.skipIf(!HUB)(`ResNet-50 after add-input: the new input and the nodes it feeds added, the output reshaped${HUB_SKIP}`, async () => {
     const after = join(dir, 'r50_input.onnx');
     const args = ['--name', 'add_variable', '--shape', 'batch', '--at', 'logits', '--pre', 'relu=ReLU(),dropout=Dropout(0.5)', '--head', 'fc_add=Linear(1001,10),output=Softmax(dim=1)'];
     expect(modsurg(['add-input', resnet50(), ...args, '--weights', fixture('realworld/tutorial_fc_add.pth'), '-o', after]).status).toBe(0);
-    const out = join(dir, 'browser-r50-input.html');
-    expect(modsurg(['view', resnet50(), after, '-o', out]).status).toBe(0);
-    const { page, problems } = await open(out);
+    const { page, problems } = await viewed([resnet50(), after], 'browser-r50-input');
     expect(await page.evaluate(() => document.querySelector('.summary div')!.textContent)).toBe('+6 nodes, input add_variable float32 [batch] added, output logits [batch, 1000] → [batch, 10]');
     expect(await named(page, 'g.node.input.added')).toEqual(['add_variable']);
     expect(await named(page, 'g.node.input.same')).toEqual(['input']);
     expect((await page.evaluate(() => Array.from(document.querySelectorAll('g.node.op.added text')).map((t) => t.textContent))).sort()).toEqual(['Concat', 'Gemm  ◆2', 'Identity', 'Relu', 'Reshape  ◆1', 'Softmax']);
     // the old fc still feeds the new part: its edge to the output is the one removed
     expect(await page.evaluate(() => document.querySelectorAll('g.edge.removed').length)).toBe(1);
-    await expectDrawn(page);
-    expect(problems).toEqual([]);
-    await page.close();
+    await closeDrawn(page, problems);
   }, 120_000);
 
   it('the U-Net with add-output --module up2: one output added, drawn from up2, nothing else changed', async () => {
     const after = join(dir, 'unet_debug.onnx');
     expect(modsurg(['add-output', fixture('unet.onnx'), '--module', 'up2', '--as', 'decoder2', '-o', after]).status).toBe(0);
-    const out = join(dir, 'browser-unet.html');
-    expect(modsurg(['view', fixture('unet.onnx'), after, '-o', out]).status).toBe(0);
-    const { page, problems } = await open(out);
+    const { page, problems } = await viewed([fixture('unet.onnx'), after], 'browser-unet');
     expect(await page.evaluate(() => document.querySelector('.summary')!.textContent)).toBe('+1 node, output decoder2 float32 [batch, 4, 16, 16] added');
     expect(await named(page, 'g.node.output.added')).toEqual(['decoder2']);
     expect(await named(page, 'g.node.output.same')).toEqual(['output']);
@@ -263,20 +246,14 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
     const collapsed = await page.evaluate(() => Array.from(document.querySelectorAll<SVGGElement>('[data-collapsed]')).map((g) => g.dataset.collapsed).sort());
     expect(collapsed).toEqual(['down1', 'down2', 'inc', 'outc', 'up1', 'up2']);
     expect(await page.evaluate(() => document.querySelectorAll('g.edge.added').length)).toBe(2);
-    await expectDrawn(page);
-    expect(problems).toEqual([]);
-    await page.close();
+    await closeDrawn(page, problems);
   }, 60_000);
 
   it.skipIf(!HUB)(`a 1,000-node transformer (BERT's 12 layers) opens with modules collapsed and draws every node on expand all${HUB_SKIP}`, async () => {
-    const bert = join(dir, 'bert.onnx');
-    const made = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/export_models.py'), 'bert', bert], { encoding: 'utf8' });
-    expect(made.status, made.stderr).toBe(0);
+    const bert = exportModel('bert', join(dir, 'bert.onnx'));
     const nodes = JSON.parse(modsurg(['inspect', bert, '--json']).stdout).nodes as number;
     expect(nodes).toBeGreaterThan(1000);
-    const out = join(dir, 'browser-bert.html');
-    expect(modsurg(['view', bert, '-o', out]).status).toBe(0);
-    const { page, problems } = await open(out);
+    const { page, problems } = await viewed([bert], 'browser-bert');
     const first = await page.evaluate(() => ({ boxes: document.querySelectorAll('g.node').length, collapsed: document.querySelectorAll('[data-collapsed]').length }));
     expect(first.boxes).toBeLessThanOrEqual(300);
     expect(first.collapsed).toBeGreaterThan(10);
@@ -288,17 +265,13 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
     // the search finds a node deep inside
     await page.type('#search', 'layer.11.attention.self.query');
     expect(await page.evaluate(() => document.querySelectorAll('.hit').length)).toBeGreaterThan(0);
-    await expectDrawn(page);
-    expect(problems).toEqual([]);
-    await page.close();
+    await closeDrawn(page, problems);
   }, 180_000);
 
   it("two checkpoints: the rows coloured by what changed, the changed module's section open", async () => {
     const head = join(dir, 'browser-head.pth');
     expect(modsurg(['replace-head', fixture('resnet_sd.pth'), '--head', 'fc1=Linear(?,16),relu1=ReLU(),fc2=Linear(16,3)', '--seed', '1', '-o', head]).status).toBe(0);
-    const out = join(dir, 'browser-ckpt-diff.html');
-    expect(modsurg(['view', fixture('resnet_sd.pth'), head, '-o', out]).status).toBe(0);
-    const { page, problems } = await open(out);
+    const { page, problems } = await viewed([fixture('resnet_sd.pth'), head], 'browser-ckpt-diff');
     const rows = await page.evaluate(() =>
       Object.fromEntries(Array.from(document.querySelectorAll<HTMLTableRowElement>('tr[data-key]')).map((tr) => [tr.dataset.key, `${tr.className} ${tr.checkVisibility() ? 'shown' : 'hidden'}`])),
     );
@@ -312,16 +285,7 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
   }, 60_000);
 
   it('the page of a model draws, its search finds a module, no console error; a screenshot is not blank', async () => {
-    const out = join(dir, 'browser-resnet.html');
-    expect(modsurg(['view', fixture('resnet_dynamo.onnx'), '-o', out]).status).toBe(0);
-    const page = await browser.newPage();
-    const problems: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
-    });
-    page.on('pageerror', (error) => problems.push(String(error)));
-    await page.setViewport({ width: 1000, height: 900 });
-    await page.goto(`file://${out}`, { waitUntil: 'load' });
+    const { page, problems } = await viewed([fixture('resnet_dynamo.onnx')], 'browser-resnet');
     const drawn = await page.evaluate(() => {
       const svg = document.querySelector('svg')!.getBoundingClientRect();
       return { nodes: document.querySelectorAll('g.node').length, width: svg.width, height: svg.height };
@@ -333,18 +297,11 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
     const found = await page.evaluate(() => ({ hits: document.querySelectorAll('.hit').length, dimmed: document.querySelectorAll('.dim').length }));
     expect(found.hits).toBeGreaterThan(0);
     expect(found.dimmed).toBeGreaterThan(found.hits);
-    const shot = Buffer.from(await page.screenshot({ type: 'png' }));
-    // a page of one colour compresses to a few kilobytes; a drawing does not
-    expect(shot.length).toBeGreaterThan(20_000);
-    expect(problems).toEqual([]);
-    await page.close();
+    await closeDrawn(page, problems);
   }, 60_000);
 
   it("a checkpoint's page opens its sections when a search finds a key inside them", async () => {
-    const out = join(dir, 'browser-sd.html');
-    expect(modsurg(['view', fixture('resnet_sd.pth'), '-o', out]).status).toBe(0);
-    const page = await browser.newPage();
-    await page.goto(`file://${out}`, { waitUntil: 'load' });
+    const { page, problems } = await viewed([fixture('resnet_sd.pth')], 'browser-sd');
     await page.type('#search', 'layer2.1.bn2.running_var');
     const state = await page.evaluate(() => {
       const hit = document.querySelector('tr.hit') as HTMLElement | null;
@@ -353,6 +310,7 @@ describe.skipIf(!CHROMIUM)(`view in a real browser${CHROMIUM ? '' : ' (skipped: 
       return { key: hit?.dataset.key, closed, visible: hit ? hit.getBoundingClientRect().height > 0 : false };
     });
     expect(state).toEqual({ key: 'layer2.1.bn2.running_var', closed: 0, visible: true });
+    expect(problems).toEqual([]);
     await page.close();
   }, 60_000);
 });

@@ -2,20 +2,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diffGraphs, graphDiffSummary, type GraphDiff } from '../../src/graph/diff.js';
 import type { Graph, GraphNode, Initializer } from '../../src/graph/graph.js';
-import { readOnnxModel } from '../../src/graph/model.js';
-import { FileSource } from '../../src/io/byte-source.js';
+import { readGraph } from '../helpers/graph.js';
 import { fixture, scratchDir, succeeds } from '../helpers/cli.js';
 
 /** diffGraphs on hand-made graphs (each rule alone) and on the graphs real surgeries wrote. */
-const graphOf = (path: string): Graph => {
-  const source = new FileSource(path, path);
-  try {
-    return readOnnxModel(source, path).graph;
-  } finally {
-    source.close();
-  }
-};
-
 const node = (name: string, op: string, input: string[], output: string[], extra: Partial<GraphNode['proto']> = {}): GraphNode => ({ proto: { name, op_type: op, input, output, ...extra } });
 const floats = (name: string, values: number[]): Initializer => ({ proto: { name, dims: [values.length], data_type: 1, raw_data: new Uint8Array(new Float32Array(values).buffer) } });
 const value = (name: string, dims: (number | string)[]) => ({ proto: { name, type: { tensor_type: { elem_type: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } } } } });
@@ -84,8 +74,8 @@ describe('diffGraphs on what the surgeries write', () => {
   it('replace-head with a Sequential: the old fc Gemm removed, the head added, its weights named, the output reshaped', () => {
     const out = join(dir, 'head.onnx');
     succeeds(['replace-head', resnet, '--head', 'fc1=Linear(?,128),relu1=ReLU(),dropout1=Dropout(0.5),fc2=Linear(128,5),output=Softmax(dim=1)', '--seed', '1', '-o', out]);
-    const a = graphOf(resnet);
-    const b = graphOf(out);
+    const a = readGraph(resnet);
+    const b = readGraph(out);
     const diff = diffGraphs(a, b);
     expect(changes(diff, { a, b }).filter((c) => !c.startsWith('same'))).toEqual(['added /fc/dropout1/Identity', 'added /fc/fc1/Gemm', 'added /fc/fc2/Gemm', 'added /fc/output/Softmax', 'added /fc/relu1/Relu', 'removed /fc/Gemm']);
     expect(diff.nodes.filter((n) => n.change === 'same')).toHaveLength(a.nodes.length - 1);
@@ -95,7 +85,7 @@ describe('diffGraphs on what the surgeries write', () => {
   });
 
   it('a re-export that renumbered every node name (dynamo numbers them in graph order): matched by module, all the same', () => {
-    const a = graphOf(fixture('resnet_dynamo.onnx'));
+    const a = readGraph(fixture('resnet_dynamo.onnx'));
     const renamed = { ...a, nodes: a.nodes.map((n, i) => ({ proto: { ...n.proto, name: `node_${(i * 7) % a.nodes.length}_renamed` } })) };
     const diff = diffGraphs(a, renamed);
     expect(diff.nodes.filter((n) => n.change !== 'same')).toEqual([]);
@@ -105,7 +95,7 @@ describe('diffGraphs on what the surgeries write', () => {
   it('add-output --module: one output added and nothing else', () => {
     const out = join(dir, 'two.onnx');
     succeeds(['add-output', resnet, '--module', 'layer1', '-o', out]);
-    const diff = diffGraphs(graphOf(resnet), graphOf(out));
+    const diff = diffGraphs(readGraph(resnet), readGraph(out));
     expect(diff.outputs.filter((o) => o.change !== 'same').map((o) => `${o.change} ${o.name}`)).toEqual([`added ${diff.outputs.find((o) => o.change === 'added')!.name}`]);
     expect(diff.initializers).toEqual([]);
   });

@@ -1,13 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Graph } from '../../src/graph/graph.js';
-import { readOnnxModel } from '../../src/graph/model.js';
 import { inferTypes } from '../../src/graph/shapes.js';
-import { FileSource } from '../../src/io/byte-source.js';
-import { fixture, ROOT, scratchDir, succeeds } from '../helpers/cli.js';
-import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
+import { readGraph } from '../helpers/graph.js';
+import { fixture, scratchDir, succeeds } from '../helpers/cli.js';
+import { exportModel, HUB, ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
 
 /**
  * inferTypes against onnx's own shape inference (onnx.shape_inference.infer_shapes): every tensor type
@@ -15,15 +11,6 @@ import { ORACLE_PYTHON, ORACLE_SKIP, python } from '../helpers/oracle.js';
  * the fixture models of both exporters, hub exports and what the surgeries write; and it works out
  * most of the tensors onnx does.
  */
-const graphOf = (path: string): Graph => {
-  const source = new FileSource(path, path);
-  try {
-    return readOnnxModel(source, path).graph;
-  } finally {
-    source.close();
-  }
-};
-
 const ONNX_TYPES = `
 import json, sys, onnx
 from onnx import shape_inference
@@ -47,11 +34,8 @@ describe.skipIf(!ORACLE_PYTHON)(`inferTypes agrees with onnx's shape inference${
     const input = join(dir, 'input.onnx');
     succeeds(['add-input', fixture('realworld/tutorial_net.onnx'), '--name', 'add_variable', '--shape', 'batch', '--at', 'logits', '--pre', 'relu=ReLU()', '--head', 'fc_add=Linear(1001,10)', '--seed', '1', '-o', input]);
     // transformers' BERT (12 layers, the classic exporter: attention's reshapes and transposes), with the hub packages
-    const bert = join(dir, 'bert.onnx');
-    const hub = existsSync(join(ROOT, '.oracle/hub/.complete')) && spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/export_models.py'), 'bert', bert]).status === 0;
-    if (!hub && process.env.CI) throw new Error('the hub packages are missing; run scripts/setup-oracle.sh --with-hub');
     return [
-      ...(hub ? [bert] : []),
+      ...(HUB ? [exportModel('bert', join(dir, 'bert.onnx'))] : []),
       fixture('resnet.onnx'), fixture('resnet_dynamo.onnx'), fixture('unet.onnx'), fixture('resnet_unfolded.onnx'), fixture('realworld/tutorial_net.onnx'),
       fixture('realworld/hub_timm_convnext.onnx'), fixture('realworld/hub_timm_vit.onnx'), fixture('realworld/hub_timm_mobilenetv3_dynamo.onnx'), head, input,
     ];
@@ -59,7 +43,7 @@ describe.skipIf(!ORACLE_PYTHON)(`inferTypes agrees with onnx's shape inference${
 
   it('the same dtype and dimensions wherever both know them; most of what onnx infers', () => {
     for (const model of models()) {
-      const graph = graphOf(model);
+      const graph = readGraph(model);
       const ours = inferTypes(graph);
       const reply = python(ONNX_TYPES, [model]);
       expect(reply.status, reply.stderr).toBe(0);

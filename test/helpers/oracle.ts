@@ -30,6 +30,23 @@ if (!ORACLE_PYTHON && process.env.CI) {
 export const ORACLE_SKIP = ORACLE_PYTHON ? '' : ' (skipped: no Python oracle; run scripts/setup-oracle.sh)';
 
 /**
+ * torchvision's, timm's and transformers' model code (scripts/setup-oracle.sh --with-hub), for the tests
+ * that build real models with it; under CI it must be there.
+ */
+export const HUB = Boolean(ORACLE_PYTHON) && existsSync(join(ROOT, '.oracle/hub/.complete'));
+if (!HUB && process.env.CI) throw new Error('the hub packages are missing; run scripts/setup-oracle.sh --with-hub');
+
+/** The reason hub tests are skipped, shown in their names; empty when the hub code is there. */
+export const HUB_SKIP = ORACLE_SKIP || (HUB ? '' : ' (skipped: no torchvision/timm/transformers code; run scripts/setup-oracle.sh --with-hub)');
+
+/** A real model's graph, exported to `path` by test/oracle/export_models.py (torchvision's ResNet-50, a 12-layer BERT). */
+export function exportModel(which: 'resnet50' | 'bert', path: string): string {
+  const made = spawnSync(ORACLE_PYTHON!, [join(ROOT, 'test/oracle/export_models.py'), which, path], { encoding: 'utf8' });
+  expect(made.status, made.stderr).toBe(0);
+  return path;
+}
+
+/**
  * The tolerance of a forward pass compared with a reference: kernels differ in their last bits from one
  * CPU to another (AVX2 or AVX-512, fused or not), so computed values are never compared exactly; stored
  * bytes always are.

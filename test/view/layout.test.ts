@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readOnnxModel } from '../../src/graph/model.js';
-import { FileSource } from '../../src/io/byte-source.js';
+import { readGraph } from '../helpers/graph.js';
 import { join } from 'node:path';
 import { diffGraphs } from '../../src/graph/diff.js';
 import type { Graph } from '../../src/graph/graph.js';
@@ -8,17 +7,8 @@ import { defaultCollapsed, diffDrawing, EXPANDED_BOXES, graphDrawing } from '../
 import { layoutDrawing, type PlacedBox } from '../../src/view/layout.js';
 import { fixture, scratchDir, succeeds } from '../helpers/cli.js';
 
-const graphOf = (path: string): Graph => {
-  const source = new FileSource(path, path);
-  try {
-    return readOnnxModel(source, path).graph;
-  } finally {
-    source.close();
-  }
-};
-
 const viewOf = (name: string) => {
-  const graph = graphOf(fixture(name));
+  const graph = readGraph(fixture(name));
   return { view: layoutDrawing(graphDrawing(graph), []), model: { graph } };
 };
 
@@ -57,7 +47,7 @@ describe('graphDrawing, laid out', () => {
 
 describe('collapsed modules', () => {
   it('a collapsed module is one box standing for its nodes; edges into it end on it; no box overlaps; expanding restores the drawing', () => {
-    const drawing = graphDrawing(graphOf(fixture('resnet.onnx')));
+    const drawing = graphDrawing(readGraph(fixture('resnet.onnx')));
     const whole = layoutDrawing(drawing, []);
     const folded = layoutDrawing(drawing, ['layer1', 'layer2.0']);
     const inside = (path: string) => drawing.boxes.filter((b) => b.module === path || b.module.startsWith(`${path}.`)).length;
@@ -81,7 +71,7 @@ describe('collapsed modules', () => {
   });
 
   it(`a graph of more than ${EXPANDED_BOXES} boxes starts with the deepest modules collapsed that leave at most ${EXPANDED_BOXES}`, () => {
-    expect(defaultCollapsed(graphDrawing(graphOf(fixture('resnet.onnx'))))).toEqual([]);
+    expect(defaultCollapsed(graphDrawing(readGraph(fixture('resnet.onnx'))))).toEqual([]);
     // 40 blocks of 3 modules, 10 nodes each: 1,200 nodes
     const nodes = [];
     let x = 'x';
@@ -111,8 +101,8 @@ describe('diffDrawing', () => {
   it('replace-head: the new head added, the old Gemm removed (drawn where it was), its edges removed, the rest the same and collapsed', () => {
     const out = join(dir, 'head.onnx');
     succeeds(['replace-head', fixture('resnet_dynamo.onnx'), '--head', 'fc1=Linear(?,16),relu1=ReLU(),fc2=Linear(16,3)', '--seed', '1', '-o', out]);
-    const a = graphOf(fixture('resnet_dynamo.onnx'));
-    const b = graphOf(out);
+    const a = readGraph(fixture('resnet_dynamo.onnx'));
+    const b = readGraph(out);
     const drawing = diffDrawing(a, b, diffGraphs(a, b));
     expect(drawing.boxes).toHaveLength(b.nodes.length + 1 + 2);
     const removed = drawing.boxes.filter((box) => box.change === 'removed');
@@ -134,7 +124,7 @@ describe('diffDrawing', () => {
 
 describe('a module called more than once', () => {
   it("each call of a ResNet block's one relu is a box of its own (relu, relu@2), both inside the block", () => {
-    const drawing = graphDrawing(graphOf(fixture('resnet.onnx')));
+    const drawing = graphDrawing(readGraph(fixture('resnet.onnx')));
     const relus = drawing.boxes.filter((box) => box.module.startsWith('layer1.0.relu'));
     expect(relus.map((box) => `${box.name} ${box.module}`)).toEqual(['/layer1/layer1.0/relu/Relu layer1.0.relu', '/layer1/layer1.0/relu_1/Relu layer1.0.relu@2']);
     expect(drawing.modules.map((m) => m.path)).toEqual(expect.arrayContaining(['layer1.0.relu', 'layer1.0.relu@2']));
